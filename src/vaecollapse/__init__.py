@@ -1,0 +1,3 @@
+"""vaecollapse: predict, detect and explain posterior collapse in VAEs, CVAEs and MHVAEs."""
+
+__version__ = "0.1.0"

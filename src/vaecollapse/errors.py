@@ -1,0 +1,13 @@
+"""Errors a user can cause. The CLI turns each into one line on stderr and exit code 2."""
+
+
+class UserError(ValueError):
+    """Base class for bad input: a bad spec, value, file or hyperparameter (not a bug)."""
+
+
+class DataError(UserError):
+    """Missing, corrupt or malformed data, or a bad data spec."""
+
+
+class HyperparameterError(UserError):
+    """A hyperparameter outside its valid range or an unsupported combination."""

@@ -1,0 +1,372 @@
+"""Closed-form predictions: per-mode tables, full optimal weights and the optimal loss.
+
+``statistics(x, y, model)`` computes the data statistics once (the only O(n) step);
+``solve(stats, latent_dim, **hyperparameters)`` then evaluates the closed form in microseconds
+to milliseconds, which is what sweeps over β or η_dec reuse.
+
+Collapse is judged on the optimum itself: a mode is *collapsed* when its posterior equals the
+prior for every input — VAE/CVAE: λ_i = 0 and σ_i = η_enc; MHVAE z2: ω_i = 0 (so W2's row is 0)
+and σ2_i = η_enc; MHVAE z1: λ_i = ω_i = 0 and σ1 = η_dec (q(z1|x) = p(z1|z2) = N(0, η_dec²)).
+*Critical* β (β2 for the MHVAE) and η_dec are the values at and beyond which the mode collapses,
+with the other hyperparameters held; NaN (JSON null) when no finite value exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vaecollapse.errors import HyperparameterError
+from vaecollapse.theory import closed_form as cf
+from vaecollapse.theory.losses import cvae_loss, mhvae_loss, vae_loss
+from vaecollapse.theory.stats import (
+    CvaeStatistics,
+    Moments,
+    VaeStatistics,
+    cvae_statistics,
+    second_moments,
+    vae_statistics,
+)
+
+MODELS = ("vae", "cvae", "mhvae")
+# sweepable hyperparameter -> models it applies to
+SWEEPABLE = {"beta": ("vae", "cvae"), "beta1": ("mhvae",), "beta2": ("mhvae",),
+             "eta_dec": MODELS, "eta_enc": MODELS}
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the closed forms need from the data: θ (VAE/MHVAE: √eig A, std scale; CVAE: eig E,
+    variance scale), their eigenvectors, the moments, and for the CVAE the regression K = CᵀA⁺."""
+
+    model: str
+    moments: Moments
+    theta: np.ndarray
+    basis: np.ndarray
+    rank: int
+    K: np.ndarray | None = None
+    rank_x: int | None = None
+
+
+def statistics(x, y=None, *, model: str, centre: bool = False,
+               rcond: float | None = None) -> Statistics:
+    """Second moments (float64, uncentred unless ``centre``) and θ for ``model``."""
+    _check_model(model)
+    if model == "cvae":
+        if y is None:
+            raise HyperparameterError(
+                "the CVAE needs a condition x and a target y: use a paired data spec such as "
+                "mnist:split=quarter, synthetic:corr=random or an npz file with arrays x and y")
+        m = second_moments(x, y, centre=centre)
+        s: CvaeStatistics = cvae_statistics(m.A, m.B, m.C, rcond)
+        return Statistics(model, m, s.theta, s.Q, s.rank, K=s.K, rank_x=s.rank_x)
+    m = second_moments(x, centre=centre)
+    v: VaeStatistics = vae_statistics(m.A, rcond)
+    return Statistics(model, m, v.theta, v.P, v.rank)
+
+
+@dataclass
+class Prediction:
+    """The closed-form global optimum of one linear model for one set of hyperparameters.
+
+    ``modes`` holds per-mode arrays (mode i = i-th largest θ), ``weights`` the optimal matrices
+    (latent coordinates as trained, i.e. with Theorem 1's σ pairing applied), ``optimal_loss`` the
+    exact population loss at the optimum ((negative β-ELBO) × 2η_dec², constants dropped).
+    ``threshold`` is the per-mode θ below which the mode collapses (None where no such θ exists).
+    """
+
+    model: str
+    theorem: str
+    hyperparameters: dict[str, Any]
+    theta: np.ndarray
+    modes: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray]
+    optimal_loss: float
+    rank: int
+    threshold: np.ndarray | None = None
+    threshold_label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.theta.shape[0])
+
+    @property
+    def n_collapsed(self) -> int:
+        """Modes whose posterior equals the prior (MHVAE: z2 modes)."""
+        return int(np.sum(self.modes["collapsed"]))
+
+    @property
+    def critical_parameter(self) -> str:
+        return "beta2" if self.model == "mhvae" else "beta"
+
+    def next_collapse(self, parameter: str | None = None) -> float | None:
+        """Smallest critical value above the current one among modes not yet collapsed."""
+        parameter = parameter or self.critical_parameter
+        crit = self.modes[f"critical_{parameter}"]
+        current = self.hyperparameters[parameter]
+        ok = ~self.modes["collapsed"] & np.isfinite(crit) & (crit > current)
+        return float(np.min(crit[ok])) if ok.any() else None
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise HyperparameterError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+
+
+def _positive(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HyperparameterError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise HyperparameterError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _sigma_vector(name: str, sigma, latent_dim: int) -> np.ndarray:
+    s = np.atleast_1d(np.asarray(sigma, dtype=np.float64)).ravel()
+    if s.size not in (1, latent_dim):
+        raise HyperparameterError(
+            f"{name} takes one value or one per latent dimension ({latent_dim}), got {s.size}")
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise HyperparameterError(f"{name} (an encoder standard deviation) must be > 0 and finite")
+    return np.broadcast_to(s, (latent_dim,)).copy()
+
+
+def _latent_dim(latent_dim) -> int:
+    if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
+        raise HyperparameterError(f"latent_dim must be a whole number >= 1, got {latent_dim!r}")
+    return int(latent_dim)
+
+
+def _top(values: np.ndarray, d: int) -> np.ndarray:
+    """First d entries, zero-padded when d exceeds the data dimension."""
+    out = np.zeros(d)
+    k = min(d, values.shape[0])
+    out[:k] = values[:k]
+    return out
+
+
+def _top_columns(basis: np.ndarray, d: int) -> np.ndarray:
+    out = np.zeros((basis.shape[0], d))
+    k = min(d, basis.shape[1])
+    out[:, :k] = basis[:, :k]
+    return out
+
+
+def _kl_gauss(mean_sq, var, prior_var) -> np.ndarray:
+    """E KL(N(m, s²) ‖ N(0, v)) = ½[(E m² + s²)/v − 1 − log(s²/v)], per dimension."""
+    return 0.5 * ((mean_sq + var) / prior_var - 1.0 - np.log(var / prior_var))
+
+
+# ---------------------------------------------------------------- solvers
+
+
+def solve(stats: Statistics, latent_dim: int, **hyperparameters) -> Prediction:
+    """Closed-form optimum for ``stats.model``; hyperparameters as in :func:`predict`."""
+    if stats.model == "vae":
+        return solve_vae(stats, latent_dim, **hyperparameters)
+    if stats.model == "cvae":
+        return solve_cvae(stats, latent_dim, **hyperparameters)
+    return solve_mhvae(stats, latent_dim, **hyperparameters)
+
+
+def _vae_modes(theta_v: np.ndarray, beta: float, eta_enc: float, eta_dec: float,
+               sigma: np.ndarray | None):
+    """Per-mode VAE table on std-scale θ, shared by the VAE and the CVAE (a VAE on y − Kx).
+    Returns (modes, latent order, theorem-independent threshold on θ_v)."""
+    d = theta_v.shape[0]
+    if sigma is None:
+        modes = cf.vae_learnable(theta_v, beta, eta_enc, eta_dec)
+        order = np.arange(d)
+        collapse_possible = np.ones(d, dtype=bool)
+        threshold = np.full(d, np.sqrt(beta) * eta_dec)
+    else:
+        order = cf.pair_fixed_sigma(sigma)
+        s = sigma[order]
+        modes = cf.vae_fixed(theta_v, s, beta, eta_enc, eta_dec)
+        collapse_possible = np.isclose(s, eta_enc, rtol=1e-12, atol=0.0)
+        threshold = np.sqrt(beta) * (eta_dec / eta_enc) * s
+    modes["collapsed"] = (modes["lambda"] == 0) & (
+        np.isclose(modes["sigma"], eta_enc, rtol=1e-12, atol=0.0))
+    modes["kl"] = _kl_gauss(modes["lambda"] ** 2, modes["sigma"] ** 2, eta_enc**2)
+    # Collapse iff θ_v ≤ √β η_dec (learnable, or fixed σ = η_enc); never otherwise.
+    modes["critical_beta"] = np.where(collapse_possible, theta_v**2 / eta_dec**2, np.nan)
+    modes["critical_eta_dec"] = np.where(collapse_possible, theta_v / np.sqrt(beta), np.nan)
+    return modes, order, threshold
+
+
+def solve_vae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc: float = 1.0,
+              eta_dec: float = 1.0, sigma=None) -> Prediction:
+    """Linear VAE: learnable Σ (theory §2a) or fixed Σ (Theorem 1)."""
+    d = _latent_dim(latent_dim)
+    beta, eta_enc, eta_dec = (_positive(n, v) for n, v in
+                              (("beta", beta), ("eta_enc", eta_enc), ("eta_dec", eta_dec)))
+    sig = None if sigma is None else _sigma_vector("sigma", sigma, d)
+    theta = _top(stats.theta, d)
+    modes, order, threshold = _vae_modes(theta, beta, eta_enc, eta_dec, sig)
+    P = _top_columns(stats.basis, d)
+    W = np.zeros((d, P.shape[0]))
+    U = np.zeros((P.shape[0], d))
+    safe = np.where(theta > 0, theta, 1.0)
+    W[order] = (modes["lambda"] / safe)[:, None] * P.T
+    U[:, order] = P * modes["omega"]
+    sigma_latent = np.empty(d)
+    sigma_latent[order] = modes["sigma"]
+    A = stats.moments.A
+    loss = float(vae_loss(W, U, sigma_latent, A, beta, eta_enc, eta_dec))
+    modes["latent_index"] = order
+    hp = {"latent_dim": d, "beta": beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
+          "sigma": None if sig is None else sig.tolist()}
+    theorem = ("linear VAE, learnable encoder variance (theory §2a)" if sig is None
+               else "linear VAE, fixed encoder variance (Theorem 1)")
+    label = "√β·η_dec" if sig is None else "√β·c·σ_i (λ_i = 0 below)"
+    return Prediction("vae", theorem, hp, theta, modes, {"W": W, "U": U, "sigma": sigma_latent},
+                      loss, stats.rank, threshold, label)
+
+
+def solve_cvae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc: float = 1.0,
+               eta_dec: float = 1.0, sigma=None) -> Prediction:
+    """Linear CVAE (Theorem 2, corrected σ switch θ ≥ βη_dec²): a linear VAE on the residual
+    y − Kx with K = CᵀA⁺, so θ_vae = √θ_cvae; U2 = K, W1 = −W2 K. A fixed ``sigma`` applies
+    Theorem 1 to that residual VAE."""
+    d = _latent_dim(latent_dim)
+    beta, eta_enc, eta_dec = (_positive(n, v) for n, v in
+                              (("beta", beta), ("eta_enc", eta_enc), ("eta_dec", eta_dec)))
+    sig = None if sigma is None else _sigma_vector("sigma", sigma, d)
+    theta = _top(stats.theta, d)
+    theta_v = np.sqrt(theta)
+    modes, order, threshold = _vae_modes(theta_v, beta, eta_enc, eta_dec, sig)
+    Q = _top_columns(stats.basis, d)
+    K = stats.K
+    W2 = np.zeros((d, Q.shape[0]))
+    U1 = np.zeros((Q.shape[0], d))
+    safe = np.where(theta_v > 0, theta_v, 1.0)
+    W2[order] = (modes["lambda"] / safe)[:, None] * Q.T
+    U1[:, order] = Q * modes["omega"]
+    W1 = -W2 @ K
+    sigma_latent = np.empty(d)
+    sigma_latent[order] = modes["sigma"]
+    m = stats.moments
+    loss = float(cvae_loss(W1, W2, U1, K, sigma_latent, m.A, m.B, m.C, beta, eta_enc, eta_dec))
+    modes["latent_index"] = order
+    hp = {"latent_dim": d, "beta": beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
+          "sigma": None if sig is None else sig.tolist()}
+    theorem = ("linear CVAE, learnable encoder variance (Theorem 2)" if sig is None
+               else "linear CVAE, fixed encoder variance (Theorem 1 on the residual y − Kx)")
+    label = "β·η_dec²" if sig is None else "β·c²·σ_i² (λ_i = 0 below)"
+    return Prediction("cvae", theorem, hp, theta, modes,
+                      {"W1": W1, "W2": W2, "U1": U1, "U2": K.copy(), "sigma": sigma_latent},
+                      loss, stats.rank, threshold**2, label)
+
+
+def solve_mhvae(stats: Statistics, latent_dim: int, *, beta1: float = 1.0, beta2: float = 1.0,
+                eta_enc: float = 1.0, eta_dec: float = 1.0, sigma1=None,
+                sigma2=None) -> Prediction:
+    """Two-latent MHVAE, d1 = d2: Σ1 = σ1²I fixed with Σ2 learnable (Theorem 3) or both fixed
+    (Theorem 5, corrected). U1 and W2 are the conditional optima given the other blocks:
+    U1 = A W1ᵀ (W1AW1ᵀ + Σ1)⁻¹ and W2 = β1 (β1 U2ᵀU2 + β2c² I)⁻¹ U2ᵀ."""
+    d = _latent_dim(latent_dim)
+    beta1, beta2, eta_enc, eta_dec = (
+        _positive(n, v) for n, v in (("beta1", beta1), ("beta2", beta2), ("eta_enc", eta_enc),
+                                     ("eta_dec", eta_dec)))
+    if sigma1 is None:
+        raise HyperparameterError(
+            "the MHVAE closed forms need a fixed z1 encoder std: pass sigma1 (e.g. 0.5); a "
+            "learnable Σ1 has no closed form (see theory.md §5)")
+    s1 = _sigma_vector("sigma1", sigma1, d)
+    if not np.allclose(s1, s1[0], rtol=1e-12, atol=0):
+        raise HyperparameterError("the MHVAE closed forms take one sigma1 for all dimensions")
+    s1 = float(s1[0])
+    s2 = None
+    if sigma2 is not None:
+        s2v = _sigma_vector("sigma2", sigma2, d)
+        if not np.allclose(s2v, s2v[0], rtol=1e-12, atol=0):
+            raise HyperparameterError("the MHVAE closed forms take one sigma2 for all dimensions")
+        s2 = float(s2v[0])
+    theta = _top(stats.theta, d)
+    c2 = (eta_dec / eta_enc) ** 2
+
+    def modes_at(b2, ed):
+        if s2 is None:
+            return cf.mhvae_sigma1_fixed(theta, beta1, b2, eta_enc, ed, s1)
+        return cf.mhvae_both_fixed(theta, beta1, b2, eta_enc, ed, s1, s2)
+
+    def collapsed_z2(m):
+        return (m["omega"] == 0) & np.isclose(m["sigma2"], eta_enc, rtol=1e-12, atol=0.0)
+
+    modes = modes_at(beta2, eta_dec)
+    modes["sigma"] = np.full(d, s1)
+    modes["collapsed_z2"] = collapsed_z2(modes)
+    modes["collapsed_z1"] = ((modes["lambda"] == 0) & (modes["omega"] == 0)
+                             & bool(np.isclose(s1, eta_dec, rtol=1e-12, atol=0.0)))
+    modes["collapsed"] = modes["collapsed_z2"]
+    if s2 is None:
+        # Theorem 3: z2 collapses iff σ1² < (β2/β1)η_dec² and θ < β2η_dec²/(√β1 σ1).
+        modes["critical_beta2"] = np.maximum(beta1 * s1**2, theta * np.sqrt(beta1) * s1) / eta_dec**2
+        modes["critical_eta_dec"] = np.sqrt(
+            np.maximum(beta1 * s1**2, theta * np.sqrt(beta1) * s1) / beta2)
+        case_b = s1**2 < (beta2 / beta1) * eta_dec**2
+        threshold = np.full(d, beta2 * eta_dec**2 / (np.sqrt(beta1) * s1)) if case_b else None
+        theorem = "linear MHVAE, Σ1 fixed, Σ2 learnable (Theorem 3)"
+    else:
+        modes["critical_beta2"] = cf.bisect_critical(
+            lambda v: collapsed_z2(modes_at(v, eta_dec)), shape=(d,))
+        modes["critical_eta_dec"] = cf.bisect_critical(
+            lambda v: collapsed_z2(modes_at(beta2, v)), shape=(d,))
+        threshold = None
+        theorem = "linear MHVAE, Σ1 and Σ2 fixed (Theorem 5, corrected threshold)"
+    modes["critical_beta"] = np.full(d, np.nan)
+
+    P = _top_columns(stats.basis, d)
+    A = stats.moments.A
+    safe = np.where(theta > 0, theta, 1.0)
+    W1 = (modes["lambda"] / safe)[:, None] * P.T
+    U2 = np.diag(modes["omega"])
+    Sigma1 = np.full(d, s1)
+    Sigma2 = modes["sigma2"]
+    M = W1 @ A @ W1.T + np.diag(Sigma1**2)  # E[z1 z1ᵀ]
+    U1 = np.linalg.solve(M, W1 @ A).T  # A W1ᵀ M⁻¹ (M symmetric)
+    W2 = beta1 * np.linalg.solve(beta1 * U2.T @ U2 + beta2 * c2 * np.eye(d), U2.T)
+    R = np.eye(d) - U2 @ W2
+    mean_sq_z2 = np.diag(W2 @ M @ W2.T)
+    modes["kl"] = _kl_gauss(mean_sq_z2, Sigma2**2, eta_enc**2)
+    # β1 term per mode: E[log q(z1|x) − log p(z1|z2)] = ½[E(z1 − U2 z2)²/η_dec² − 1 − log(σ1²/η_dec²)]
+    resid = np.diag(R @ M @ R.T) + np.diag(U2 @ np.diag(Sigma2**2) @ U2.T)
+    modes["kl_z1"] = _kl_gauss(resid - Sigma1**2, Sigma1**2, eta_dec**2)
+    loss = float(mhvae_loss(W1, W2, U1, U2, Sigma1, Sigma2, A, beta1, beta2, eta_enc, eta_dec))
+    modes["latent_index"] = np.arange(d)
+    hp = {"latent_dim": d, "beta1": beta1, "beta2": beta2, "eta_enc": eta_enc,
+          "eta_dec": eta_dec, "sigma1": s1, "sigma2": s2}
+    weights = {"W1": W1, "W2": W2, "U1": U1, "U2": U2, "sigma1": Sigma1, "sigma2": Sigma2}
+    return Prediction("mhvae", theorem, hp, theta, modes, weights, loss, stats.rank, threshold,
+                      "β2·η_dec²/(√β1·σ1)" if threshold is not None else "")
+
+
+def predict(x, y=None, *, model: str, latent_dim: int, centre: bool = False,
+            **hyperparameters) -> Prediction:
+    """Closed-form prediction from data arrays: ``statistics`` then ``solve``.
+
+    VAE/CVAE hyperparameters: beta, eta_enc, eta_dec, sigma (fixed encoder std, one value or one
+    per latent dimension; None = learnable). MHVAE: beta1, beta2, eta_enc, eta_dec, sigma1
+    (required), sigma2 (None = learnable).
+    """
+    return solve(statistics(x, y, model=model, centre=centre), latent_dim, **hyperparameters)
+
+
+def sweep(stats: Statistics, latent_dim: int, parameter: str, values,
+          **hyperparameters) -> list[Prediction]:
+    """Predictions along a grid of one hyperparameter (a phase diagram), others held."""
+    if parameter not in SWEEPABLE or stats.model not in SWEEPABLE[parameter]:
+        ok = [p for p, ms in SWEEPABLE.items() if stats.model in ms]
+        raise HyperparameterError(
+            f"cannot sweep {parameter!r} for the {stats.model.upper()}: choose one of "
+            f"{', '.join(ok)}")
+    return [solve(stats, latent_dim, **{**hyperparameters, parameter: float(v)})
+            for v in values]

@@ -1,0 +1,146 @@
+"""Data statistics of theory.md §1, in float64.
+
+Conventions: second moments are **uncentred** by default (the theory's bias-free setting);
+``centre=True`` subtracts the mean first (the theory then applies to covariances).
+
+- A := E[x xᵀ] = P_A Φ P_Aᵀ. VAE / MHVAE: θ_i = √φ_i, descending (standard-deviation scale).
+- CVAE: B := E[y yᵀ], C := E[x yᵀ], E := B − Cᵀ A⁺ C (the second moment of the residual of the
+  best linear prediction y ≈ K x, K := Cᵀ A⁺). θ_i = eigenvalues of E, descending (variance scale).
+
+Singular moments are handled with a pseudo-inverse whose cut-off is relative to the largest
+eigenvalue (``rcond``); the numerical rank is reported. No ad-hoc epsilons are added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaecollapse.errors import DataError
+
+
+def default_rcond(dim: int) -> float:
+    """Relative eigenvalue cut-off below which a direction counts as null (LAPACK's usual choice)."""
+    return max(dim, 1) * np.finfo(np.float64).eps
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Second moments of a dataset: A = E[xxᵀ]; for paired data also B = E[yyᵀ], C = E[xyᵀ]."""
+
+    A: np.ndarray
+    B: np.ndarray | None
+    C: np.ndarray | None
+    n: int
+    centred: bool
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Eigen-decomposition M = P diag(values) Pᵀ of a PSD matrix, values descending and clipped at
+    zero, with the numerical rank (number of values above ``rcond · max value``)."""
+
+    values: np.ndarray
+    vectors: np.ndarray
+    rank: int
+
+
+def _as_float64(a) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise DataError(f"expected a 2-D array of shape (n, d), got shape {a.shape}")
+    if a.shape[0] < 2:
+        raise DataError(f"need at least 2 samples to estimate moments, got {a.shape[0]}")
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def second_moments(x, y=None, *, centre: bool = False) -> Moments:
+    """A = XᵀX/n (and B = YᵀY/n, C = XᵀY/n), in float64; one BLAS product for all blocks."""
+    x = _as_float64(x)
+    n = x.shape[0]
+    if y is None:
+        if centre:
+            x = x - x.mean(axis=0)
+        return Moments(A=(x.T @ x) / n, B=None, C=None, n=n, centred=centre)
+    y = _as_float64(y)
+    if y.shape[0] != n:
+        raise DataError(f"x has {n} rows but y has {y.shape[0]}: they must pair up")
+    s = np.hstack([x, y])
+    if centre:
+        s -= s.mean(axis=0)
+    S = (s.T @ s) / n
+    dx = x.shape[1]
+    return Moments(A=S[:dx, :dx], B=S[dx:, dx:], C=S[:dx, dx:], n=n, centred=centre)
+
+
+def spectrum(M: np.ndarray, rcond: float | None = None) -> Spectrum:
+    """Eigen-decomposition of the symmetric PSD matrix M, descending, with its numerical rank.
+
+    Eigenvalues at or below ``rcond · max eigenvalue`` are set to exactly zero (null directions).
+    """
+    M = np.asarray(M, dtype=np.float64)
+    vals, vecs = np.linalg.eigh((M + M.T) / 2)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    rcond = default_rcond(M.shape[0]) if rcond is None else rcond
+    top = max(vals[0], 0.0) if vals.size else 0.0
+    keep = vals > rcond * top
+    vals = np.where(keep, vals, 0.0)
+    return Spectrum(values=vals, vectors=np.ascontiguousarray(vecs), rank=int(keep.sum()))
+
+
+def pinv_psd(spec: Spectrum) -> np.ndarray:
+    """Moore–Penrose pseudo-inverse of a PSD matrix from its spectrum (null directions dropped)."""
+    r = spec.rank
+    P = spec.vectors[:, :r]
+    return (P / spec.values[:r]) @ P.T
+
+
+@dataclass(frozen=True)
+class VaeStatistics:
+    """θ_i = √φ_i (std scale) and eigenvectors P_A of A = E[xxᵀ]; rank of A."""
+
+    theta: np.ndarray
+    P: np.ndarray
+    rank: int
+    A: np.ndarray
+
+
+def vae_statistics(A: np.ndarray, rcond: float | None = None) -> VaeStatistics:
+    """Statistics of the linear VAE / MHVAE: θ = singular values of Z = P_A Φ^{1/2} = √eig(A)."""
+    spec = spectrum(A, rcond)
+    return VaeStatistics(theta=np.sqrt(spec.values), P=spec.vectors, rank=spec.rank,
+                         A=np.asarray(A, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class CvaeStatistics:
+    """E = B − CᵀA⁺C with eigenvalues θ (variance scale, descending) and eigenvectors Q; the
+    regression K = CᵀA⁺; the rank of A (condition) and of E (residual)."""
+
+    theta: np.ndarray
+    Q: np.ndarray
+    K: np.ndarray
+    E: np.ndarray
+    rank_x: int
+    rank: int
+
+
+def cvae_statistics(A: np.ndarray, B: np.ndarray, C: np.ndarray,
+                    rcond: float | None = None) -> CvaeStatistics:
+    """Statistics of the linear CVAE (Theorem 2): residual moment E = B − CᵀA⁺C and K = CᵀA⁺."""
+    spec_a = spectrum(A, rcond)
+    K = C.T @ pinv_psd(spec_a)
+    E = B - K @ C
+    E = (E + E.T) / 2
+    # E is PSD in exact arithmetic; its cut-off is taken relative to B's scale so that a y that is
+    # an exact linear function of x gives E = 0 (every mode collapses), not rounding noise.
+    rc = default_rcond(B.shape[0]) if rcond is None else rcond
+    vals, vecs = np.linalg.eigh(E)
+    vals, vecs = vals[::-1], vecs[:, ::-1]
+    scale = max(float(np.max(np.linalg.eigvalsh(B))), 0.0)
+    tol = max(rc, 1e3 * np.finfo(np.float64).eps) * scale
+    keep = vals > tol
+    vals = np.where(keep, vals, 0.0)
+    return CvaeStatistics(theta=vals, Q=np.ascontiguousarray(vecs), K=K, E=E,
+                          rank_x=spec_a.rank, rank=int(keep.sum()))
