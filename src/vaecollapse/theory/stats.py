@@ -16,8 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vaecollapse.errors import DataError
+
+
+def eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric eigendecomposition, ascending, on one BLAS thread.
+
+    These matrices are at most a few thousand wide, where threading buys little, while OpenBLAS's
+    spinning threads can slow an eigensolver 100-fold when another process (or torch's own
+    thread pool) holds the other cores."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return np.linalg.eigh(M)
 
 
 def default_rcond(dim: int) -> float:
@@ -46,31 +57,60 @@ class Spectrum:
     rank: int
 
 
-def _as_float64(a) -> np.ndarray:
+CHUNK_ROWS = 4096  # rows converted to float64 at a time: bounded memory, cache-friendly
+
+
+def _as_2d(a, name: str) -> np.ndarray:
+    if hasattr(a, "detach"):  # torch tensor
+        a = a.detach().cpu().numpy()
     a = np.asarray(a)
     if a.ndim != 2:
-        raise DataError(f"expected a 2-D array of shape (n, d), got shape {a.shape}")
+        raise DataError(f"{name} must be a 2-D array of shape (n, d), got shape {a.shape}")
     if a.shape[0] < 2:
         raise DataError(f"need at least 2 samples to estimate moments, got {a.shape[0]}")
-    return np.ascontiguousarray(a, dtype=np.float64)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise DataError(f"{name} must be numeric, got dtype {a.dtype}")
+    return a
+
+
+def _gram(blocks: list[np.ndarray], mean: np.ndarray | None) -> np.ndarray:
+    """(1/n) Σ_rows s sᵀ for s = the row-wise concatenation of ``blocks`` (minus ``mean``),
+    accumulated in float64 over chunks of rows (one symmetric BLAS product per chunk)."""
+    n = blocks[0].shape[0]
+    widths = [b.shape[1] for b in blocks]
+    S = np.zeros((sum(widths), sum(widths)))
+    buf = np.empty((min(CHUNK_ROWS, n), sum(widths)))
+    for i in range(0, n, CHUNK_ROWS):
+        rows = min(CHUNK_ROWS, n - i)
+        c, col = buf[:rows], 0
+        for b, w in zip(blocks, widths, strict=True):
+            c[:, col:col + w] = b[i:i + rows]
+            col += w
+        if mean is not None:
+            c -= mean
+        S += c.T @ c
+    S /= n
+    if not np.all(np.isfinite(S)):
+        raise DataError("the data contain NaN or Inf values (or values too large to square)")
+    return S
 
 
 def second_moments(x, y=None, *, centre: bool = False) -> Moments:
-    """A = XᵀX/n (and B = YᵀY/n, C = XᵀY/n), in float64; one BLAS product for all blocks."""
-    x = _as_float64(x)
-    n = x.shape[0]
+    """A = XᵀX/n (and B = YᵀY/n, C = XᵀY/n), in float64, from one pass over the rows.
+
+    ``centre=True`` subtracts the column means first (covariances)."""
+    x = _as_2d(x, "x")
+    blocks = [x]
+    if y is not None:
+        y = _as_2d(y, "y")
+        if y.shape[0] != x.shape[0]:
+            raise DataError(f"x has {x.shape[0]} rows but y has {y.shape[0]}: they must pair up")
+        blocks.append(y)
+    mean = np.concatenate([b.mean(axis=0, dtype=np.float64) for b in blocks]) if centre else None
+    S = _gram(blocks, mean)
+    n, dx = x.shape
     if y is None:
-        if centre:
-            x = x - x.mean(axis=0)
-        return Moments(A=(x.T @ x) / n, B=None, C=None, n=n, centred=centre)
-    y = _as_float64(y)
-    if y.shape[0] != n:
-        raise DataError(f"x has {n} rows but y has {y.shape[0]}: they must pair up")
-    s = np.hstack([x, y])
-    if centre:
-        s -= s.mean(axis=0)
-    S = (s.T @ s) / n
-    dx = x.shape[1]
+        return Moments(A=S, B=None, C=None, n=n, centred=centre)
     return Moments(A=S[:dx, :dx], B=S[dx:, dx:], C=S[:dx, dx:], n=n, centred=centre)
 
 
@@ -80,7 +120,7 @@ def spectrum(M: np.ndarray, rcond: float | None = None) -> Spectrum:
     Eigenvalues at or below ``rcond · max eigenvalue`` are set to exactly zero (null directions).
     """
     M = np.asarray(M, dtype=np.float64)
-    vals, vecs = np.linalg.eigh((M + M.T) / 2)
+    vals, vecs = eigh((M + M.T) / 2)
     vals, vecs = vals[::-1], vecs[:, ::-1]
     rcond = default_rcond(M.shape[0]) if rcond is None else rcond
     top = max(vals[0], 0.0) if vals.size else 0.0
@@ -133,12 +173,12 @@ def cvae_statistics(A: np.ndarray, B: np.ndarray, C: np.ndarray,
     K = C.T @ pinv_psd(spec_a)
     E = B - K @ C
     E = (E + E.T) / 2
-    # E is PSD in exact arithmetic; its cut-off is taken relative to B's scale so that a y that is
+    # E is PSD in exact arithmetic; its cut-off is taken relative to B's scale (its trace) so that a y that is
     # an exact linear function of x gives E = 0 (every mode collapses), not rounding noise.
     rc = default_rcond(B.shape[0]) if rcond is None else rcond
-    vals, vecs = np.linalg.eigh(E)
+    vals, vecs = eigh(E)
     vals, vecs = vals[::-1], vecs[:, ::-1]
-    scale = max(float(np.max(np.linalg.eigvalsh(B))), 0.0)
+    scale = max(float(np.trace(B)), 0.0)  # ≥ the largest eigenvalue of B
     tol = max(rc, 1e3 * np.finfo(np.float64).eps) * scale
     keep = vals > tol
     vals = np.where(keep, vals, 0.0)

@@ -1,0 +1,72 @@
+"""Atomic file output: write to a temporary name in the same directory, then rename.
+
+A crash or Ctrl-C never leaves a half-written result behind; an existing file is replaced only
+by a complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaecollapse.errors import UserError
+
+
+def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays become numbers/lists; NaN and ±inf become None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON (NaN/inf as null) atomically."""
+    return atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
+    """Save a matplotlib figure atomically (format from the file suffix, PNG by default)."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    return _atomic(path, lambda p: fig.savefig(p, format=fmt, **kwargs))

@@ -1,0 +1,102 @@
+"""Figures: the predicted θ spectrum with its collapse threshold, and phase diagrams.
+
+Uses matplotlib's non-interactive Agg backend; every figure is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vaecollapse.io import atomic_savefig  # noqa: E402
+from vaecollapse.theory import Prediction  # noqa: E402
+
+ACTIVE, COLLAPSED = "#1f77b4", "#d62728"
+SYMBOL = {"beta": r"$\beta$", "beta1": r"$\beta_1$", "beta2": r"$\beta_2$",
+          "eta_dec": r"$\eta_{dec}$", "eta_enc": r"$\eta_{enc}$"}
+
+
+def symbol(parameter: str) -> str:
+    return SYMBOL.get(parameter, parameter)
+
+
+def plot_prediction(pred: Prediction, path: str | os.PathLike, title: str = "") -> None:
+    """Two panels: θ per mode (bars; collapsed modes red and marked ×) with the collapse
+    threshold, and the expected KL to the prior per mode at the optimum."""
+    d = pred.latent_dim
+    idx = np.arange(d)
+    collapsed = pred.modes["collapsed"].astype(bool)
+    colors = np.where(collapsed, COLLAPSED, ACTIVE)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    theta = pred.theta
+    ax1.bar(idx, np.where(theta > 0, theta, np.nan), color=colors)
+    ax1.scatter(idx[collapsed], np.where(theta[collapsed] > 0, theta[collapsed], np.nan),
+                marker="x", color="k", zorder=3, label="collapsed")
+    if pred.threshold is not None:
+        thr = pred.threshold
+        value = f" = {thr[0]:.3g}" if np.allclose(thr, thr[0]) else ""
+        ax1.step(np.r_[idx - 0.5, d - 0.5], np.r_[thr, thr[-1]], where="post", color="k",
+                 ls="--", lw=1.2, label=f"threshold {pred.threshold_label}{value}")
+    positive = theta[theta > 0]
+    if positive.size and positive.max() / positive.min() > 50:
+        ax1.set_yscale("log")
+    scale = "eigenvalue of E (variance)" if pred.model == "cvae" else "θ (std)"
+    ax1.set_xlabel("latent mode (θ descending)")
+    ax1.set_ylabel(scale)
+    ax1.set_title("θ spectrum")
+    ax1.legend(loc="upper right", fontsize=8)
+    kl = pred.modes["kl"]
+    ax2.bar(idx, kl, color=colors)
+    ax2.set_xlabel("latent mode")
+    ax2.set_ylabel("expected KL to prior (nats)" + (" — z2" if pred.model == "mhvae" else ""))
+    ax2.set_title(f"{pred.n_collapsed} of {d} modes collapse")
+    fig.suptitle(title or pred.theorem, fontsize=10)
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sweep(preds: list[Prediction], parameter: str, values, path: str | os.PathLike,
+               title: str = "", current: float | None = None) -> None:
+    """Phase diagram: number of collapsed modes against the swept value (top) and which modes
+    are collapsed at each value (bottom; rows = modes by descending θ)."""
+    values = np.asarray(values, dtype=float)
+    n = np.array([p.n_collapsed for p in preds])
+    grid = np.array([p.modes["collapsed"] for p in preds], dtype=float).T  # (modes, values)
+    d = grid.shape[0]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True,
+                                   gridspec_kw={"height_ratios": [1.2, 1]}, constrained_layout=True)
+    ax1.step(values, n, where="post", color=COLLAPSED, lw=2)
+    ax1.plot(values, n, "o", ms=3, color=COLLAPSED)
+    ax1.set_ylabel("collapsed modes")
+    ax1.set_ylim(-0.3, d + 0.3)
+    if current is not None:
+        for ax in (ax1, ax2):
+            ax.axvline(current, color="k", ls=":", lw=1)
+    edges = _edges(values)
+    ax2.pcolormesh(edges, np.arange(d + 1) - 0.5, grid, cmap="Reds", vmin=0, vmax=1.4,
+                   shading="flat")
+    ax2.set_ylabel("mode (θ descending)")
+    ax2.set_xlabel(symbol(parameter))
+    ax2.invert_yaxis()
+    if values.min() > 0 and values.max() / values.min() > 30:
+        ax1.set_xscale("log")
+        ax2.set_xscale("log")
+    ax1.set_title(title or f"phase diagram over {parameter}", fontsize=10)
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
+
+
+def _edges(v: np.ndarray) -> np.ndarray:
+    """Cell edges around sorted centres (geometric means when all positive)."""
+    if v.size == 1:
+        return np.array([v[0] * 0.9, v[0] * 1.1]) if v[0] else np.array([-0.5, 0.5])
+    if (v > 0).all():
+        mid = np.sqrt(v[1:] * v[:-1])
+        return np.r_[v[0] ** 2 / mid[0], mid, v[-1] ** 2 / mid[-1]]
+    mid = (v[1:] + v[:-1]) / 2
+    return np.r_[2 * v[0] - mid[0], mid, 2 * v[-1] - mid[-1]]

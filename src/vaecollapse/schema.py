@@ -1,0 +1,80 @@
+"""The `predict --json` contract: one stable, plain-JSON shape that other tools read.
+
+    {"model", "theorem", "data": {"spec", "n", "dim_x", "dim_y", "rank"},
+     "hyperparameters": {...}, "theta_scale": "std" | "variance",
+     "modes": [{"index", "latent_index", "theta", "lambda", "omega", "sigma", "kl", "collapsed",
+                "critical_beta", "critical_eta_dec"}],
+     "n_collapsed", "next_collapse": {"parameter", "value"} | null, "optimal_loss"}
+
+MHVAE modes also carry "sigma2", "kl_z1", "collapsed_z1", "collapsed_z2", "critical_beta2"
+("sigma" is σ1, "kl" the z2 KL, "collapsed" = "collapsed_z2"). Values are plain JSON numbers;
+null where a quantity does not exist (e.g. no finite critical β).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vaecollapse.io import jsonable
+from vaecollapse.theory import Prediction
+
+VAE_MODE_KEYS = ("theta", "lambda", "omega", "sigma", "kl", "collapsed", "critical_beta",
+                 "critical_eta_dec")
+MHVAE_MODE_KEYS = ("theta", "lambda", "omega", "sigma", "sigma2", "kl", "kl_z1", "collapsed",
+                   "collapsed_z1", "collapsed_z2", "critical_beta", "critical_beta2",
+                   "critical_eta_dec")
+
+
+def data_info(spec: str, n: int, dim_x: int, dim_y: int, rank: int) -> dict[str, Any]:
+    return {"spec": spec, "n": int(n), "dim_x": int(dim_x), "dim_y": int(dim_y),
+            "rank": int(rank)}
+
+
+def mode_rows(pred: Prediction) -> list[dict[str, Any]]:
+    """One dict per latent mode, keys in the contract's order."""
+    keys = MHVAE_MODE_KEYS if pred.model == "mhvae" else VAE_MODE_KEYS
+    columns = {"theta": pred.theta, **pred.modes}
+    rows = []
+    for i in range(pred.latent_dim):
+        row: dict[str, Any] = {"index": i, "latent_index": int(pred.modes["latent_index"][i])}
+        for k in keys:
+            v = columns[k][i]
+            row[k] = bool(v) if isinstance(v, np.bool_ | bool) else float(v)
+        rows.append(row)
+    return rows
+
+
+def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document for one prediction (NaN/inf already mapped to null)."""
+    nxt = pred.next_collapse()
+    return jsonable({
+        "model": pred.model,
+        "theorem": pred.theorem,
+        "data": data,
+        "hyperparameters": pred.hyperparameters,
+        "theta_scale": "variance" if pred.model == "cvae" else "std",
+        "modes": mode_rows(pred),
+        "n_collapsed": pred.n_collapsed,
+        "next_collapse": None if nxt is None else {"parameter": pred.critical_parameter,
+                                                   "value": nxt},
+        "optimal_loss": pred.optimal_loss,
+    })
+
+
+def sweep_to_dict(preds: list[Prediction], parameter: str, values, data: dict[str, Any],
+                  base_hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document for a phase diagram (``predict --sweep``)."""
+    return jsonable({
+        "model": preds[0].model if preds else None,
+        "data": data,
+        "hyperparameters": base_hyperparameters,
+        "sweep": {
+            "parameter": parameter,
+            "values": [float(v) for v in values],
+            "n_collapsed": [p.n_collapsed for p in preds],
+            "optimal_loss": [p.optimal_loss for p in preds],
+            "collapsed": [[bool(c) for c in p.modes["collapsed"]] for p in preds],
+        },
+    })
