@@ -213,9 +213,13 @@ def predict(
     """Predict which latent dimensions of a linear VAE / CVAE / MHVAE collapse — in closed form,
     without training — and at which β (β2) or η_dec the next one goes."""
     with user_errors():
+        # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
         from vaecollapse.data import load
-        from vaecollapse.theory import MODELS, statistics, sweep as sweep_fn
+        from vaecollapse.io import atomic_write_json
+        from vaecollapse.plots import plot_prediction, plot_sweep
         from vaecollapse.schema import data_info, prediction_to_dict, sweep_to_dict
+        from vaecollapse.theory import MODELS, solve, statistics
+        from vaecollapse.theory import sweep as sweep_fn
 
         if model not in MODELS:
             raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
@@ -229,15 +233,12 @@ def predict(
         stats = statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
         info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
         if grid is None:
-            from vaecollapse.theory import solve
             pred = solve(stats, latent_dim, **hp)
             _print_prediction(pred, info)
             if json_path:
-                from vaecollapse.io import atomic_write_json
                 atomic_write_json(json_path, prediction_to_dict(pred, info))
                 out.print(f"wrote {json_path}", highlight=False)
             if plot:
-                from vaecollapse.plots import plot_prediction
                 plot_prediction(pred, plot, title=f"{pred.theorem}\n{data}")
                 out.print(f"wrote {plot}", highlight=False)
             return
@@ -245,11 +246,9 @@ def predict(
         preds = sweep_fn(stats, latent_dim, parameter, values, **hp)
         _print_sweep(preds, parameter, values, info)
         if json_path:
-            from vaecollapse.io import atomic_write_json
             atomic_write_json(json_path, sweep_to_dict(preds, parameter, values, info, hp))
             out.print(f"wrote {json_path}", highlight=False)
         if plot:
-            from vaecollapse.plots import plot_sweep
             plot_sweep(preds, parameter, values, plot, current=hp.get(parameter),
                        title=f"{preds[0].theorem}: {data}, latent_dim={latent_dim}")
             out.print(f"wrote {plot}", highlight=False)
