@@ -45,6 +45,16 @@ def minimise(loss_fn: Callable[..., Tensor], shapes: dict[str, tuple[int, ...]],
     of the Gaussian random start (a missing name means (0, 0.5)). Parameters named ``log_*`` come
     back exponentiated, under the name without the prefix. Returns arrays with B in front.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny dense problems: threads only add spinning and contention
+    try:
+        return _minimise(loss_fn, shapes, data, init_scale, starts=starts, seed=seed,
+                         max_iter=max_iter)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _minimise(loss_fn, shapes, data, init_scale, *, starts, seed, max_iter) -> NumericalSolution:
     names = list(shapes)
     sizes = [int(np.prod(shapes[k])) for k in names]
     p = sum(sizes)
@@ -116,7 +126,7 @@ def _batched(matrices, scalars) -> tuple[tuple[Tensor, ...], tuple[int, ...]]:
         out.append(m.reshape((-1,) + m.shape[-2:]))
     for v in scalars:
         out.append(np.broadcast_to(np.asarray(v, dtype=np.float64), batch).reshape(-1))
-    return tuple(torch.as_tensor(np.ascontiguousarray(a)) for a in out), batch
+    return tuple(torch.as_tensor(np.array(a, dtype=np.float64)) for a in out), batch
 
 
 def _sigma_data(sigma, batch: tuple[int, ...], d: int) -> Tensor:

@@ -121,6 +121,8 @@ def _check_model(model: str) -> None:
 
 def _positive(name: str, value) -> float:
     try:
+        if isinstance(value, bool | np.bool_):
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise HyperparameterError(f"{name} must be a number, got {value!r}") from None
@@ -130,7 +132,11 @@ def _positive(name: str, value) -> float:
 
 
 def _sigma_vector(name: str, sigma, latent_dim: int) -> np.ndarray:
-    s = np.atleast_1d(np.asarray(sigma, dtype=np.float64)).ravel()
+    try:
+        s = np.atleast_1d(np.asarray(sigma, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        raise HyperparameterError(f"{name} (an encoder standard deviation) must be numbers, "
+                                  f"got {sigma!r}") from None
     if s.size not in (1, latent_dim):
         raise HyperparameterError(
             f"{name} takes one value or one per latent dimension ({latent_dim}), got {s.size}")
@@ -140,9 +146,25 @@ def _sigma_vector(name: str, sigma, latent_dim: int) -> np.ndarray:
 
 
 def _latent_dim(latent_dim) -> int:
-    if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
+    ok = (isinstance(latent_dim, int | np.integer | float | np.floating)
+          and not isinstance(latent_dim, bool) and np.isfinite(latent_dim)
+          and latent_dim == int(latent_dim) and latent_dim >= 1)
+    if not ok:
         raise HyperparameterError(f"latent_dim must be a whole number >= 1, got {latent_dim!r}")
     return int(latent_dim)
+
+
+ACCEPTED = {"vae": ("beta", "eta_enc", "eta_dec", "sigma"),
+            "cvae": ("beta", "eta_enc", "eta_dec", "sigma"),
+            "mhvae": ("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")}
+
+
+def _check_names(model: str, hyperparameters: dict) -> None:
+    unknown = sorted(set(hyperparameters) - set(ACCEPTED[model]))
+    if unknown:
+        raise HyperparameterError(
+            f"the {model.upper()} does not take {', '.join(unknown)}; it takes "
+            f"{', '.join(ACCEPTED[model])}")
 
 
 def _top(values: np.ndarray, d: int) -> np.ndarray:
@@ -170,6 +192,7 @@ def _kl_gauss(mean_sq, var, prior_var) -> np.ndarray:
 
 def solve(stats: Statistics, latent_dim: int, **hyperparameters) -> Prediction:
     """Closed-form optimum for ``stats.model``; hyperparameters as in :func:`predict`."""
+    _check_names(stats.model, hyperparameters)
     if stats.model == "vae":
         return solve_vae(stats, latent_dim, **hyperparameters)
     if stats.model == "cvae":
@@ -368,5 +391,4 @@ def sweep(stats: Statistics, latent_dim: int, parameter: str, values,
         raise HyperparameterError(
             f"cannot sweep {parameter!r} for the {stats.model.upper()}: choose one of "
             f"{', '.join(ok)}")
-    return [solve(stats, latent_dim, **{**hyperparameters, parameter: float(v)})
-            for v in values]
+    return [solve(stats, latent_dim, **{**hyperparameters, parameter: v}) for v in values]
