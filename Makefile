@@ -32,6 +32,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/collect.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -4,7 +4,7 @@ The target (issue: foundation) is predict ≤ ~1.5× the cost of XᵀX. Both are
 of several repetitions; the data are the embedded MNIST digits tiled to 60,000 rows (float32, as
 the data layer returns them), so the timing covers the float64 conversion too.
 
-Usage: python benchmarks/bench_predict.py [--reps 5] [--out benchmarks/RESULTS.md]
+Usage: python benchmarks/bench_predict.py [--reps 5] [--out benchmarks/RESULTS-predict.md]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS-predict.md"))
     args = ap.parse_args()
 
     ds = load("mnist")
@@ -79,7 +79,7 @@ def main() -> None:
     lines += [f"| predict: {label} | {t:.3f} | {r:.2f} |" for label, t, r in rows]
     text = "\n".join(lines) + "\n"
     print(text)
-    atomic_write_text(args.out, "# Benchmarks\n\nRegenerate with `make bench`.\n\n" + text)
+    atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":

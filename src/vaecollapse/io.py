@@ -18,6 +18,10 @@ import numpy as np
 
 from vaecollapse.errors import UserError
 
+_umask = os.umask(0)
+os.umask(_umask)
+FILE_MODE = 0o666 & ~_umask
+
 
 def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     path = Path(path)
@@ -25,6 +29,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; give the usual umask-respecting mode
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     try:

@@ -100,3 +100,42 @@ def _edges(v: np.ndarray) -> np.ndarray:
         return np.r_[v[0] ** 2 / mid[0], mid, v[-1] ** 2 / mid[-1]]
     mid = (v[1:] + v[:-1]) / 2
     return np.r_[2 * v[0] - mid[0], mid, 2 * v[-1] - mid[-1]]
+
+
+def plot_diagnostics(result: dict, path: str | os.PathLike, title: str = "") -> None:
+    """Diagnostics of a trained model: per-dimension mean KL per level (bars; (ε,δ)-collapsed
+    dimensions red), the (ε,δ)-collapse curve, and — for linear models — the trained λ, ω, σ
+    against the closed-form optimum."""
+    levels = result["levels"]
+    theory = result.get("theory")
+    ncols = len(levels) + 1 + (theory is not None)
+    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.8), constrained_layout=True)
+    for ax, lev in zip(axes, levels, strict=False):
+        kl = np.asarray(lev["kl_per_dim"], dtype=float)
+        collapsed = np.zeros(kl.size, dtype=bool)
+        collapsed[lev["collapsed_dims"]] = True
+        ax.bar(np.arange(kl.size), kl, color=np.where(collapsed, COLLAPSED, ACTIVE))
+        ax.set_xlabel(f"latent dimension ({lev['name']})")
+        ax.set_ylabel("mean KL to prior (nats)")
+        ax.set_title(f"{lev['name']}: {int(collapsed.sum())} of {kl.size} collapsed", fontsize=10)
+    ed = result["eps_delta"]
+    ax = axes[len(levels)]
+    ax.semilogx(ed["eps"], ed["collapsed_fraction"], "o-", color=COLLAPSED, ms=3)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel(r"$\varepsilon$")
+    ax.set_ylabel("fraction of collapsed dimensions")
+    ax.set_title(rf"($\varepsilon$, $\delta$={ed['delta']:g})-collapse, {levels[-1]['name']}", fontsize=10)
+    if theory is not None:
+        ax = axes[-1]
+        for key, marker, color in (("lambda", "o", "#1f77b4"), ("omega", "s", "#2ca02c"),
+                                   ("sigma", "^", "#9467bd")):
+            emp = np.asarray(theory[key], dtype=float)
+            ax.plot(np.arange(emp.size), emp, marker, color=color, mfc="none", label=f"{key} trained")
+            ax.plot(np.arange(emp.size), theory[f"{key}_theory"], "-", color=color, lw=1,
+                    label=f"{key} closed form")
+        ax.set_xlabel("mode (sorted)")
+        ax.set_title(f"theory: {theory['n_collapsed_predicted']} collapse predicted", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,343 @@
+"""The three families — VAE, CVAE, two-latent Markovian hierarchical VAE — over any backbone.
+
+Each model returns, for a batch: the loss terms (:class:`Output`), its per-level posteriors
+(:meth:`posteriors`), importance log-weights for likelihood estimation (:meth:`log_weights`), and
+for the linear backbone the exact log-likelihood and the weight matrices the theory talks about.
+Noise comes only from an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from vaecollapse.errors import HyperparameterError
+from vaecollapse.models.backbones import BACKBONES, TwoBranch, decoder_net, encoder_net
+from vaecollapse.models.base import (
+    GaussianEncoder,
+    Output,
+    Posterior,
+    gaussian_log_density,
+    gaussian_nll,
+)
+
+FAMILIES = ("vae", "cvae", "mhvae")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (saved in a run's config.json).
+
+    ``sigma`` (VAE/CVAE), ``sigma1``, ``sigma2`` (MHVAE levels): fixed encoder std, or None for a
+    learnable encoder variance (a free vector for ``linear``, an input-dependent head otherwise).
+    """
+
+    family: str
+    backbone: str
+    dim_x: int
+    latent_dim: int
+    dim_y: int = 0
+    hidden: list[int] = field(default_factory=lambda: [256])
+    x_shape: list[int] | None = None
+    y_shape: list[int] | None = None
+    beta: float = 1.0
+    beta1: float = 1.0
+    beta2: float = 1.0
+    eta_enc: float = 1.0
+    eta_dec: float = 1.0
+    sigma: float | None = None
+    sigma1: float | None = None
+    sigma2: float | None = None
+
+    def validate(self) -> ModelConfig:
+        if self.family not in FAMILIES:
+            raise HyperparameterError(f"unknown model {self.family!r}: choose one of {', '.join(FAMILIES)}")
+        if self.backbone not in BACKBONES:
+            raise HyperparameterError(
+                f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
+        if self.family == "cvae" and self.dim_y <= 0:
+            raise HyperparameterError("the CVAE needs paired data (x, y): e.g. mnist:split=quarter")
+        if self.backbone == "resnet18" and self.family != "vae":
+            raise HyperparameterError("the resnet18 backbone is for the VAE (the paper's Fig. 5)")
+        if self.backbone in ("cnn", "resnet18") and self.x_shape is None:
+            raise HyperparameterError(
+                f"the {self.backbone} backbone needs image data (an mnist or idx spec)")
+        if self.latent_dim < 1:
+            raise HyperparameterError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if any(h < 1 for h in self.hidden):
+            raise HyperparameterError(f"hidden sizes must be >= 1, got {self.hidden}")
+        for name in ("beta", "beta1", "beta2", "eta_enc", "eta_dec"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("sigma", "sigma1", "sigma2"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _eye(n: int) -> Tensor:
+    return torch.eye(n, dtype=torch.float64)
+
+
+def _gaussian_log_prob(v: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
+    """log N(v; mean, cov) per row, in float64 (exact marginals of the linear models; the
+    covariance is η_dec² I plus a PSD term, hence positive definite)."""
+    dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov, validate_args=False)
+    return dist.log_prob(v.double())
+
+
+def _noise(like: Tensor, generator: torch.Generator | None, samples: int | None = None) -> Tensor:
+    shape = like.shape if samples is None else (like.shape[0], samples, *like.shape[1:])
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _shape(s) -> tuple[int, ...] | None:
+    return None if s is None else tuple(s)
+
+
+class LatentModel(nn.Module):
+    """Shared parts: hyperparameters, the prior N(0, η_enc² I), the linear backbone's weights."""
+
+    family = "base"
+    # theory name -> submodule holding it (a bias-free Linear, or a GaussianEncoder for a std)
+    LINEAR_PARTS: dict[str, str] = {}
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg.validate()
+        self.prior_logvar = 2 * math.log(cfg.eta_enc)
+
+    @property
+    def levels(self) -> list[str]:
+        return ["z"]
+
+    def kl_prior(self, mean: Tensor, logvar: Tensor) -> Tensor:
+        return Posterior("z", mean, logvar, 0.0, self.prior_logvar).kl()
+
+    def target(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return x
+
+    def _need_linear(self):
+        if self.cfg.backbone != "linear":
+            raise HyperparameterError("this quantity exists only for the linear backbone")
+
+    def linear_weights(self) -> dict[str, Tensor]:
+        """The theory's matrices and encoder stds of a linear model (names as in theory.md:
+        VAE W, U, sigma; CVAE W1, W2, U1, U2, sigma; MHVAE W1, W2, U1, U2, sigma1, sigma2)."""
+        self._need_linear()
+        out = {}
+        for key, path in self.LINEAR_PARTS.items():
+            part = self.get_submodule(path)
+            out[key] = part.std_vector() if key.startswith("sigma") else part.weight.detach().clone()
+        return out
+
+    @torch.no_grad()
+    def set_linear_weights(self, weights: dict) -> None:
+        """Set a linear model's weights (e.g. to the closed-form optimum of
+        ``vaecollapse.theory``); keys as :meth:`linear_weights`, missing keys are left alone."""
+        self._need_linear()
+        for key, value in weights.items():
+            if key not in self.LINEAR_PARTS:
+                raise HyperparameterError(f"unknown weight {key!r}: expected {list(self.LINEAR_PARTS)}")
+            part = self.get_submodule(self.LINEAR_PARTS[key])
+            target = part.logvar if key.startswith("sigma") else part.weight
+            value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+            target.copy_(2 * value.log() if key.startswith("sigma") else value)
+
+
+class VAE(LatentModel):
+    """q(z|x) = N(enc(x), diag s²(x)), p(x|z) = N(dec(z), η_dec² I), p(z) = N(0, η_enc² I)."""
+
+    family = "vae"
+    LINEAR_PARTS = {"W": "enc.net", "U": "dec", "sigma": "enc"}
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        b, d, h, xs = cfg.backbone, cfg.latent_dim, cfg.hidden, _shape(cfg.x_shape)
+        nonlinear = b != "linear"
+        k = GaussianEncoder.out_dim(d, cfg.sigma, nonlinear)
+        self.enc = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k, h), d, cfg.sigma, nonlinear,
+                                   init_sigma=cfg.eta_enc)
+        self.dec = decoder_net(b, d, cfg.dim_x, xs, h)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.enc(x)
+
+    def decode(self, z: Tensor, x: Tensor | None = None) -> Tensor:
+        return self.dec(z)
+
+    def forward(self, x: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Output:
+        mean, logvar = self.encode(x, y)
+        z = mean + (0.5 * logvar).exp() * _noise(mean, generator)
+        recon = gaussian_nll(self.target(x, y), self.decode(z, x), self.cfg.eta_dec)
+        post = Posterior("z", mean, logvar, 0.0, self.prior_logvar)
+        kl = post.kl().sum(-1)
+        loss = recon + self.cfg.beta * kl
+        return Output(loss.mean(), recon.mean(), {"z": kl.mean()}, [post])
+
+    def posteriors(self, x: Tensor, y: Tensor | None = None,
+                   generator: torch.Generator | None = None) -> list[Posterior]:
+        mean, logvar = self.encode(x, y)
+        return [Posterior("z", mean, logvar, 0.0, self.prior_logvar)]
+
+    def log_weights(self, x: Tensor, y: Tensor | None, samples: int,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """log p(target, z_s) − log q(z_s | ·) for S samples z_s ~ q: shape (n, S)."""
+        mean, logvar = self.encode(x, y)
+        n, d = mean.shape
+        z = mean[:, None] + (0.5 * logvar).exp()[:, None] * _noise(mean, generator, samples)
+        zf = z.reshape(n * samples, d)
+        cond = None if x is None else x.repeat_interleave(samples, 0)
+        mu = self.decode(zf, cond).reshape(n, samples, -1)
+        t = self.target(x, y)[:, None]
+        log_px = -gaussian_nll(t, mu, self.cfg.eta_dec)
+        log_pz = gaussian_log_density(z, torch.zeros_like(z), self.prior_logvar)
+        log_qz = gaussian_log_density(z, mean[:, None], logvar[:, None])
+        return log_px + log_pz - log_qz
+
+
+    def exact_log_likelihood(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Linear VAE marginal: x ~ N(0, η_enc² UUᵀ + η_dec² I)."""
+        self._need_linear()
+        U = self.dec.weight.detach().double()
+        cov = self.cfg.eta_enc**2 * U @ U.T + self.cfg.eta_dec**2 * _eye(U.shape[0])
+        return _gaussian_log_prob(x, torch.zeros(U.shape[0], dtype=torch.float64), cov)
+
+
+
+class CVAE(VAE):
+    """q(z|x,y) = N(f(x) + g(y), diag s²), p(y|x,z) = N(h(x) + k(z), η_dec² I),
+    p(z|x) = N(0, η_enc² I) (the prior ignores x, as in the paper)."""
+
+    family = "cvae"
+    LINEAR_PARTS = {"W1": "enc.net.f", "W2": "enc.net.g", "U1": "dec", "U2": "dec_x", "sigma": "enc"}
+
+    def __init__(self, cfg: ModelConfig):
+        LatentModel.__init__(self, cfg)
+        b, d, h = cfg.backbone, cfg.latent_dim, cfg.hidden
+        xs, ys = _shape(cfg.x_shape), _shape(cfg.y_shape)
+        nonlinear = b != "linear"
+        k = GaussianEncoder.out_dim(d, cfg.sigma, nonlinear)
+        # encoder f(x) + g(y) (its second half is the log-variance head when input-dependent)
+        branches = TwoBranch(encoder_net(b, cfg.dim_x, xs, k, h), encoder_net(b, cfg.dim_y, ys, k, h))
+        self.enc = GaussianEncoder(branches, d, cfg.sigma, nonlinear, init_sigma=cfg.eta_enc)
+        # decoder mean h(x) + k(z): for the linear backbone U2 x + U1 z
+        self.dec_x = encoder_net(b, cfg.dim_x, xs, cfg.dim_y, h)
+        self.dec = decoder_net(b, d, cfg.dim_y, ys, h)
+
+    def target(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return y
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.enc(x, y)
+
+    def decode(self, z: Tensor, x: Tensor | None = None) -> Tensor:
+        return self.dec_x(x) + self.dec(z)
+
+
+    def exact_log_likelihood(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Linear CVAE conditional: y | x ~ N(U2 x, η_enc² U1U1ᵀ + η_dec² I)."""
+        self._need_linear()
+        U1, U2 = self.dec.weight.detach().double(), self.dec_x.weight.detach().double()
+        cov = self.cfg.eta_enc**2 * U1 @ U1.T + self.cfg.eta_dec**2 * _eye(U1.shape[0])
+        return _gaussian_log_prob(y, x.double() @ U2.T, cov)
+
+
+class MHVAE(LatentModel):
+    """Inference x → z1 → z2: q(z1|x) = N(e1(x), s1²), q(z2|z1) = N(e2(z1), s2²).
+    Generation z2 → z1 → x: p(z2) = N(0, η_enc² I), p(z1|z2) = N(d2(z2), η_dec² I),
+    p(x|z1) = N(d1(z1), η_dec² I). Both levels have ``latent_dim`` dimensions."""
+
+    family = "mhvae"
+    LINEAR_PARTS = {"W1": "enc1.net", "W2": "enc2.net", "U1": "dec1", "U2": "dec2",
+                    "sigma1": "enc1", "sigma2": "enc2"}
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        b, d, h, xs = cfg.backbone, cfg.latent_dim, cfg.hidden, _shape(cfg.x_shape)
+        nonlinear = b != "linear"
+        inner = "mlp" if nonlinear else "linear"
+        k1 = GaussianEncoder.out_dim(d, cfg.sigma1, nonlinear)
+        k2 = GaussianEncoder.out_dim(d, cfg.sigma2, nonlinear)
+        self.enc1 = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k1, h), d, cfg.sigma1, nonlinear,
+                                    init_sigma=cfg.eta_dec)
+        self.enc2 = GaussianEncoder(encoder_net(inner, d, None, k2, h), d, cfg.sigma2, nonlinear,
+                                    init_sigma=cfg.eta_enc)
+        self.dec2 = decoder_net(inner, d, d, None, h)
+        self.dec1 = decoder_net(b, d, cfg.dim_x, xs, h)
+        self.z1_logvar = 2 * math.log(cfg.eta_dec)
+
+    @property
+    def levels(self) -> list[str]:
+        return ["z1", "z2"]
+
+    def _encode(self, x: Tensor, generator) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        m1, lv1 = self.enc1(x)
+        z1 = m1 + (0.5 * lv1).exp() * _noise(m1, generator)
+        m2, lv2 = self.enc2(z1)
+        return m1, lv1, z1, m2, lv2
+
+    def forward(self, x: Tensor, y: Tensor | None = None,
+                generator: torch.Generator | None = None) -> Output:
+        m1, lv1, z1, m2, lv2 = self._encode(x, generator)
+        z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
+        recon = gaussian_nll(x, self.dec1(z1), self.cfg.eta_dec)
+        # E[log q(z1|x) − log p(z1|z2)] with the entropy of q(z1|x) in closed form
+        z1_mean_prior = self.dec2(z2)
+        term1 = (gaussian_nll(z1, z1_mean_prior, self.cfg.eta_dec)
+                 - 0.5 * (lv1 + 1 + math.log(2 * math.pi)).sum(-1))
+        post2 = Posterior("z2", m2, lv2, 0.0, self.prior_logvar)
+        kl2 = post2.kl().sum(-1)
+        loss = recon + self.cfg.beta1 * term1 + self.cfg.beta2 * kl2
+        post1 = Posterior("z1", m1, lv1, z1_mean_prior, self.z1_logvar)
+        return Output(loss.mean(), recon.mean(), {"z1": term1.mean(), "z2": kl2.mean()},
+                      [post1, post2])
+
+    def posteriors(self, x: Tensor, y: Tensor | None = None,
+                   generator: torch.Generator | None = None) -> list[Posterior]:
+        """z1: q(z1|x) against p(z1|z2) at z2 ~ q(z2|z1); z2: q(z2|z1) at z1 ~ q(z1|x) against
+        p(z2) (theory.md §6)."""
+        m1, lv1, z1, m2, lv2 = self._encode(x, generator)
+        z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
+        return [Posterior("z1", m1, lv1, self.dec2(z2), self.z1_logvar),
+                Posterior("z2", m2, lv2, 0.0, self.prior_logvar)]
+
+    def log_weights(self, x: Tensor, y: Tensor | None, samples: int,
+                    generator: torch.Generator | None = None) -> Tensor:
+        """log p(x, z1, z2) − log q(z1|x) q(z2|z1) with proposal q(z1|x) q(z2|z1): (n, S)."""
+        n, d = x.shape[0], self.cfg.latent_dim
+        m1, lv1 = self.enc1(x)
+        z1 = m1[:, None] + (0.5 * lv1).exp()[:, None] * _noise(m1, generator, samples)
+        z1f = z1.reshape(n * samples, d)
+        m2, lv2 = self.enc2(z1f)
+        z2f = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
+        log_px = -gaussian_nll(x[:, None], self.dec1(z1f).reshape(n, samples, -1), self.cfg.eta_dec)
+        log_pz1 = gaussian_log_density(z1f, self.dec2(z2f), self.z1_logvar).reshape(n, samples)
+        log_pz2 = gaussian_log_density(z2f, torch.zeros_like(z2f), self.prior_logvar)
+        log_q1 = gaussian_log_density(z1, m1[:, None], lv1[:, None])
+        log_q2 = gaussian_log_density(z2f, m2, lv2).reshape(n, samples)
+        return log_px + log_pz1 + log_pz2.reshape(n, samples) - log_q1 - log_q2
+
+
+    def exact_log_likelihood(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Linear MHVAE marginal: x ~ N(0, U1(η_enc² U2U2ᵀ + η_dec² I)U1ᵀ + η_dec² I)."""
+        self._need_linear()
+        U1, U2 = self.dec1.weight.detach().double(), self.dec2.weight.detach().double()
+        e, dd = self.cfg.eta_enc**2, self.cfg.eta_dec**2
+        cov = U1 @ (e * U2 @ U2.T + dd * _eye(U2.shape[0])) @ U1.T + dd * _eye(U1.shape[0])
+        return _gaussian_log_prob(x, torch.zeros(U1.shape[0], dtype=torch.float64), cov)
+
+
+def build_model(cfg: ModelConfig) -> LatentModel:
+    """The model for ``cfg.family`` over ``cfg.backbone``."""
+    cfg.validate()
+    return {"vae": VAE, "cvae": CVAE, "mhvae": MHVAE}[cfg.family](cfg)
