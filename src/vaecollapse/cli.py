@@ -279,16 +279,6 @@ def set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
-def parse_hidden(text: str) -> list[int]:
-    try:
-        sizes = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise UserError(f"--hidden takes layer sizes separated by commas, got {text!r}") from None
-    if not sizes or any(h < 1 for h in sizes):
-        raise UserError(f"--hidden sizes must be whole numbers >= 1, got {text!r}")
-    return sizes
-
-
 @app.command()
 def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory (config, metrics, checkpoints).")],
@@ -324,8 +314,7 @@ def train(
     Loss: the negative β-ELBO per sample, ‖x − μ‖²/(2η_dec²) + const + β·KL (MHVAE: β1 and β2
     on the two levels)."""
     with user_errors():
-        from vaecollapse.models import FAMILIES
-        from vaecollapse.train import TrainConfig, load_run_data, model_config_for
+        from vaecollapse.train import config_from_options
         from vaecollapse.train import train as train_fn
 
         set_threads(threads)
@@ -335,24 +324,11 @@ def train(
             cfg = read_config(out_dir)
             cfg.epochs = max(cfg.epochs, epochs or 0)
         else:
-            if model not in FAMILIES:
-                raise UserError(f"unknown --model {model!r}: choose one of {', '.join(FAMILIES)}")
-            if model == "mhvae":
-                if beta is not None or sigma is not None:
-                    raise UserError("the MHVAE takes --beta1/--beta2 and --sigma1/--sigma2")
-                hp = {"beta1": 1.0 if beta1 is None else beta1,
-                      "beta2": 1.0 if beta2 is None else beta2, "sigma1": sigma1, "sigma2": sigma2}
-            else:
-                if beta1 is not None or beta2 is not None or sigma1 is not None or sigma2 is not None:
-                    raise UserError(f"the {model.upper()} takes --beta and --sigma; --beta1/--beta2/"
-                                    "--sigma1/--sigma2 are for the MHVAE")
-                hp = {"beta": 1.0 if beta is None else beta, "sigma": sigma}
-            ds, _, _ = load_run_data(data, model)
-            mcfg = model_config_for(ds, model, backbone, latent_dim, hidden=parse_hidden(hidden),
-                                    eta_enc=eta_enc, eta_dec=eta_dec, **hp)
-            cfg = TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else epochs, lr=lr,
-                              schedule=schedule,
-                              batch_size=batch_size, clip=clip, seed=seed, device=device).validate()
+            cfg = config_from_options(
+                model=model, backbone=backbone, data=data, latent_dim=latent_dim, hidden=hidden,
+                beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc, eta_dec=eta_dec, sigma=sigma,
+                sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
+                batch_size=batch_size, clip=clip, seed=seed, device=device)
         try:
             last = train_fn(cfg, out_dir, resume=resume, progress=True)
         except KeyboardInterrupt:
@@ -445,6 +421,134 @@ def _print_diagnostics(result: dict, cfg) -> None:
         out.print(f"theory: {th['n_collapsed_predicted']} modes collapse at the global optimum; "
                   f"trained vs closed form MAE λ {th['lambda_mae']:.3g}, ω {th['omega_mae']:.3g}, "
                   f"σ {th['sigma_mae']:.3g}", highlight=False)
+
+
+def _train_command():
+    """The click command behind `train` (its options are the sweep's per-run options)."""
+    return typer.main.get_command(app).commands["train"]
+
+
+NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help"}
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sweep(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option("--out", help="Sweep directory.")],
+    grid: Annotated[list[str], typer.Option(
+        help="NAME=V1,V2,… over a `train` option (beta, eta_dec, lr, latent_dim, …); repeat for "
+        "a product grid.")],
+    seeds: Annotated[int, typer.Option(help="Seeds per grid point (seed, seed+1, …).")] = 1,
+    executor: Annotated[str, typer.Option(help="local (process pool) | ray.")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (e.g. ray://head:10001 or auto); absent: a local Ray instance.")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Runs at once [default: CPU count].")] = None,
+    retries: Annotated[int, typer.Option(help="Retries of a failed or crashed run.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Redo finished runs.")] = False,
+):
+    """Run a grid of training runs (hyperparameters × seeds) on all local cores or on Ray.
+
+    Options after `--` are `train` options shared by every run, e.g.
+    `vaecollapse sweep --grid beta=0.1,1,2 --seeds 3 --out sweeps/b -- --model cvae --data
+    mnist:split=quarter --backbone mlp --hidden 16 --epochs 5`. Rerunning skips finished runs."""
+    with user_errors():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from vaecollapse.sweep import parse_grid, run_sweep
+
+        cmd = _train_command()
+
+        def parse_train(args: list[str], where: str) -> dict:
+            """The `train` command's own parser: same names, types and defaults."""
+            try:
+                return cmd.make_context("train", [*args, "--out", str(out_dir)]).params
+            except Exception as e:  # noqa: BLE001 - the parser's usage errors
+                msg = e.format_message() if hasattr(e, "format_message") else str(e)
+                raise UserError(f"{where}: {msg}") from None
+
+        base = {k: v for k, v in parse_train(ctx.args, "in the train options after --").items()
+                if k not in NOT_SWEEPABLE}
+
+        def convert(name: str, text: str):
+            if name not in base:
+                ok = ", ".join(sorted(base))
+                raise UserError(f"--grid {name}: not a train option; choose from {ok}")
+            flag = "--" + name.replace("_", "-")
+            return parse_train([*ctx.args, flag, text], f"--grid {name}={text}")[name]
+
+        grid_values = parse_grid(grid, convert)
+        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                      console=err) as bar:
+            task = bar.add_task("sweep", total=None, failed=0)
+
+            def update(done: int, total: int, failed: int) -> None:
+                bar.update(task, completed=done + failed, total=total, failed=failed)
+
+            rows = run_sweep(grid_values, seeds, base, out_dir, executor=executor, jobs=jobs,
+                             address=address, retries=retries, force=force, on_update=update)
+        done = sum(r["status"] == "done" for r in rows)
+        failed = [r for r in rows if r["status"] == "failed"]
+        out.print(f"{done} of {len(rows)} runs done, {len(failed)} failed; index: "
+                  f"{out_dir / 'index.csv'} (summarise with `vaecollapse sweep-summary {out_dir}`)",
+                  highlight=False)
+        for r in failed:
+            out.print(f"  failed {r['run']}: {r['error']}", highlight=False)
+        if failed:
+            raise typer.Exit(1)
+
+
+@app.command("sweep-summary")
+def sweep_summary(
+    sweep_dir: Annotated[Path, typer.Argument(help="A directory written by `vaecollapse sweep`.")],
+    x: Annotated[str | None, typer.Option(help="Grid parameter on the x axis [default: the first].")] = None,
+    metrics: Annotated[str, typer.Option(help="Comma-separated: n_collapsed, kl_total, nll, active_units.")
+                       ] = "n_collapsed,kl_total,nll,active_units",
+    plot: Annotated[Path | None, typer.Option(help="PNG [default: SWEEP_DIR/summary.png].")] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Summary table [default: SWEEP_DIR/summary.csv].")] = None,
+):
+    """Mean ± sd over seeds per grid point, and plots of the metrics against a swept parameter
+    (with the closed-form number of collapsed modes overlaid for linear models)."""
+    with user_errors():
+        import csv
+        import io
+
+        from vaecollapse.io import atomic_write_text
+        from vaecollapse.plots import plot_sweep_summary
+        from vaecollapse.sweep import SUMMARY_METRICS, summarise, theory_n_collapsed
+
+        names, groups = summarise(sweep_dir)
+        x = x or names[0]
+        if x not in names:
+            raise UserError(f"--x {x!r} is not a grid parameter of this sweep ({', '.join(names)})")
+        chosen = [m.strip() for m in metrics.split(",") if m.strip()]
+        bad = [m for m in chosen if m not in SUMMARY_METRICS]
+        if bad or not chosen:
+            raise UserError(f"unknown metric(s) {bad}: choose from {', '.join(SUMMARY_METRICS)}")
+        theory = theory_n_collapsed(sweep_dir, groups)
+        t = Table(show_edge=False, header_style="bold")
+        for c in [*names, "runs", *chosen] + (["theory"] if theory else []):
+            t.add_column(c, justify="right")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([*names, "runs", "failed", *(f"{m}_{s}" for m in chosen for s in ("mean", "sd")),
+                    *(["theory_n_collapsed"] if theory else [])])
+        for i, g in enumerate(groups):
+            cells = [fmt(g[f"{m}_mean"]) + " ± " + fmt(g[f"{m}_sd"], 2) for m in chosen]
+            t.add_row(*(fmt(v) if isinstance(v, float) else str(v) for v in g["values"].values()),
+                      f"{g['runs']}" + (f" ({g['failed']} failed)" if g["failed"] else ""), *cells,
+                      *([str(theory[i])] if theory else []))
+            w.writerow([*g["values"].values(), g["runs"], g["failed"],
+                        *(g[f"{m}_{s}"] for m in chosen for s in ("mean", "sd")),
+                        *([theory[i]] if theory else [])])
+        out.print(t)
+        csv_path = csv_path or sweep_dir / "summary.csv"
+        atomic_write_text(csv_path, buf.getvalue())
+        plot = plot or sweep_dir / "summary.png"
+        plot_sweep_summary(groups, x, chosen, SUMMARY_METRICS, plot, theory,
+                           title=f"{sweep_dir}: mean ± sd over seeds")
+        out.print(f"wrote {csv_path} and {plot}", highlight=False)
 
 
 @app.command("data")

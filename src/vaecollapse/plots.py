@@ -139,3 +139,38 @@ def plot_diagnostics(result: dict, path: str | os.PathLike, title: str = "") -> 
     fig.suptitle(title, fontsize=10)
     atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
+
+
+def plot_sweep_summary(groups: list[dict], x: str, metrics: list[str], labels: dict[str, str],
+                       path: str | os.PathLike, theory: list | None = None, title: str = "") -> None:
+    """Chosen metrics (mean ± sd over seeds) against the swept parameter ``x``; one line per
+    combination of the other grid values. ``theory``: the closed-form number of collapsed modes per
+    group, drawn over the ``n_collapsed`` panel (linear models)."""
+    others = sorted({tuple((k, v) for k, v in g["values"].items() if k != x) for g in groups})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8),
+                             constrained_layout=True, squeeze=False)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        for j, other in enumerate(others):
+            sel = sorted((g for g in groups if tuple((k, v) for k, v in g["values"].items()
+                                                     if k != x) == other and g[f"{m}_mean"] is not None),
+                         key=lambda g: g["values"][x])
+            if not sel:
+                continue
+            xs = [g["values"][x] for g in sel]
+            label = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in other)
+            ax.errorbar(xs, [g[f"{m}_mean"] for g in sel], yerr=[g[f"{m}_sd"] for g in sel],
+                        marker="o", ms=4, capsize=3, color=f"C{j}", label=label or "measured")
+            if theory is not None and m == "n_collapsed":
+                th = [theory[groups.index(g)] for g in sel]
+                ax.plot(xs, th, ls="--", marker="s", mfc="none", color=f"C{j}",
+                        label=("closed form" + (f" ({label})" if label else "")))
+        ax.set_xlabel(symbol(x))
+        ax.set_ylabel(labels.get(m, m))
+        xs_all = [g["values"][x] for g in groups if isinstance(g["values"][x], int | float)]
+        if xs_all and min(xs_all) > 0 and max(xs_all) / min(xs_all) > 30:
+            ax.set_xscale("log")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)

@@ -138,6 +138,50 @@ def model_config_for(dataset, family: str, backbone: str, latent_dim: int, **kwa
         y_shape=y_shape_for(dataset.split) if family == "cvae" else None, **kwargs).validate()
 
 
+def parse_hidden(hidden) -> list[int]:
+    """'256' or '256,128' (or a list) → hidden layer sizes."""
+    if isinstance(hidden, list | tuple):
+        sizes = [int(h) for h in hidden]
+    else:
+        try:
+            sizes = [int(t) for t in str(hidden).split(",") if t.strip()]
+        except ValueError:
+            raise UserError(f"--hidden takes layer sizes separated by commas, got {hidden!r}") from None
+    if not sizes or any(h < 1 for h in sizes):
+        raise UserError(f"--hidden sizes must be whole numbers >= 1, got {hidden!r}")
+    return sizes
+
+
+def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str = "mnist",
+                        latent_dim: int = 16, hidden="256", beta=None, beta1=None, beta2=None,
+                        eta_enc: float = 1.0, eta_dec: float = 1.0, sigma=None, sigma1=None,
+                        sigma2=None, epochs: int | None = None, lr: float = 1e-3,
+                        schedule: str = "constant", batch_size: int = 128, clip=None,
+                        seed: int = 0, device: str = "auto") -> TrainConfig:
+    """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
+    and the paper's experiments). Loads the data spec to size the model."""
+    from vaecollapse.models import FAMILIES
+
+    if model not in FAMILIES:
+        raise UserError(f"unknown --model {model!r}: choose one of {', '.join(FAMILIES)}")
+    if model == "mhvae":
+        if beta is not None or sigma is not None:
+            raise UserError("the MHVAE takes --beta1/--beta2 and --sigma1/--sigma2")
+        hp = {"beta1": 1.0 if beta1 is None else beta1, "beta2": 1.0 if beta2 is None else beta2,
+              "sigma1": sigma1, "sigma2": sigma2}
+    else:
+        if beta1 is not None or beta2 is not None or sigma1 is not None or sigma2 is not None:
+            raise UserError(f"the {model.upper()} takes --beta and --sigma; --beta1/--beta2/"
+                            "--sigma1/--sigma2 are for the MHVAE")
+        hp = {"beta": 1.0 if beta is None else beta, "sigma": sigma}
+    ds, _, _ = load_run_data(data, model)
+    mcfg = model_config_for(ds, model, backbone, int(latent_dim), hidden=parse_hidden(hidden),
+                            eta_enc=eta_enc, eta_dec=eta_dec, **hp)
+    return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
+                       schedule=schedule, batch_size=int(batch_size), clip=clip, seed=int(seed),
+                       device=device).validate()
+
+
 # ------------------------------------------------------------------------------ metrics
 
 
