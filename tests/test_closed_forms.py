@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from oracles import lam_of, sorted_desc, svals
 
 from vaecollapse.theory import numerical_cvae, numerical_mhvae, numerical_vae, solve
 from vaecollapse.theory.predict import Statistics
@@ -50,18 +51,7 @@ def between(rng, theta):
     return np.sqrt(theta[k] * theta[k + 1])
 
 
-def sorted_desc(a):
-    return -np.sort(-np.asarray(a), axis=-1)
 
-
-def lam_of(W, A):
-    """Encoder singular values: λ_i = √eig(W A Wᵀ) (= singular values of W P_A Φ^{1/2})."""
-    ev = np.linalg.eigvalsh(W @ A @ np.swapaxes(W, -1, -2))
-    return sorted_desc(np.sqrt(np.clip(ev, 0, None)))
-
-
-def svals(U):
-    return np.linalg.svd(U, compute_uv=False)
 
 
 def assert_close(num, cf, what):

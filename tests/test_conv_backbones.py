@@ -17,13 +17,6 @@ DECODERS = [ConvDecoder, ResNet18Decoder]
 N, D = 3, 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convs are far faster single-threaded on a busy 2-core CPU; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _ids(shape):

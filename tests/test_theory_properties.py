@@ -15,6 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracles import lam_of, sorted_desc, svals
 from torch.distributions import Normal, kl_divergence
 
 from vaecollapse.errors import HyperparameterError
@@ -71,18 +72,7 @@ def cvae_data(rng, dx, e, n=60):
     return z[:, :dx], z[:, dx:], S
 
 
-def sorted_desc(a):
-    return -np.sort(-np.asarray(a), axis=-1)
 
-
-def lam_of(W, S):
-    """Encoder singular values √eig(W S Wᵀ): the root mean square of the latent mean per mode."""
-    ev = np.linalg.eigvalsh(W @ S @ np.swapaxes(W, -1, -2))
-    return sorted_desc(np.sqrt(np.clip(ev, 0, None)))
-
-
-def svals(U):
-    return np.linalg.svd(U, compute_uv=False)
 
 
 # ------------------------------------------------------- 1. critical values are where collapse is

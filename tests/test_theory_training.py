@@ -14,7 +14,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from vaecollapse.data import load
 from vaecollapse.train import TrainConfig, model_config_for, train
@@ -22,12 +21,6 @@ from vaecollapse.train import TrainConfig, model_config_for, train
 THETA = np.array([3.0, 2.0, 1.4, 0.9, 0.5, 0.3])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -56,13 +56,6 @@ BATCHES_PER_EPOCH = math.ceil(N / BATCH)  # 5: four full batches and one of 44
 GRAD_SCALAR_WARNING = "ignore:Converting a tensor with requires_grad=True to a scalar:UserWarning"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models are far faster single-threaded on a busy 2-core CPU; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_cfg(spec: str, family: str = "vae", backbone: str = "mlp", *, latent: int = 2,

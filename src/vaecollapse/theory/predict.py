@@ -200,6 +200,26 @@ def solve(stats: Statistics, latent_dim: int, **hyperparameters) -> Prediction:
     return solve_mhvae(stats, latent_dim, **hyperparameters)
 
 
+def _check_vae_hp(latent_dim, beta, eta_enc, eta_dec, sigma):
+    """Validated (d, β, η_enc, η_dec, σ vector or None) of the VAE and CVAE."""
+    d = _latent_dim(latent_dim)
+    beta, eta_enc, eta_dec = (_positive(n, v) for n, v in
+                              (("beta", beta), ("eta_enc", eta_enc), ("eta_dec", eta_dec)))
+    return d, beta, eta_enc, eta_dec, None if sigma is None else _sigma_vector("sigma", sigma, d)
+
+
+def _vae_hp_record(d, beta, eta_enc, eta_dec, sig) -> dict[str, Any]:
+    return {"latent_dim": d, "beta": beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
+            "sigma": None if sig is None else sig.tolist()}
+
+
+def _to_latent_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per-mode values placed at the latent coordinates that carry the modes."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
 def _vae_modes(theta_v: np.ndarray, beta: float, eta_enc: float, eta_dec: float,
                sigma: np.ndarray | None):
     """Per-mode VAE table on std-scale θ, shared by the VAE and the CVAE (a VAE on y − Kx).
@@ -228,10 +248,7 @@ def _vae_modes(theta_v: np.ndarray, beta: float, eta_enc: float, eta_dec: float,
 def solve_vae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc: float = 1.0,
               eta_dec: float = 1.0, sigma=None) -> Prediction:
     """Linear VAE: learnable Σ (theory §2a) or fixed Σ (Theorem 1)."""
-    d = _latent_dim(latent_dim)
-    beta, eta_enc, eta_dec = (_positive(n, v) for n, v in
-                              (("beta", beta), ("eta_enc", eta_enc), ("eta_dec", eta_dec)))
-    sig = None if sigma is None else _sigma_vector("sigma", sigma, d)
+    d, beta, eta_enc, eta_dec, sig = _check_vae_hp(latent_dim, beta, eta_enc, eta_dec, sigma)
     theta = _top(stats.theta, d)
     modes, order, threshold = _vae_modes(theta, beta, eta_enc, eta_dec, sig)
     P = _top_columns(stats.basis, d)
@@ -240,13 +257,11 @@ def solve_vae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc:
     safe = np.where(theta > 0, theta, 1.0)
     W[order] = (modes["lambda"] / safe)[:, None] * P.T
     U[:, order] = P * modes["omega"]
-    sigma_latent = np.empty(d)
-    sigma_latent[order] = modes["sigma"]
+    sigma_latent = _to_latent_order(modes["sigma"], order)
     A = stats.moments.A
     loss = float(vae_loss(W, U, sigma_latent, A, beta, eta_enc, eta_dec))
     modes["latent_index"] = order
-    hp = {"latent_dim": d, "beta": beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
-          "sigma": None if sig is None else sig.tolist()}
+    hp = _vae_hp_record(d, beta, eta_enc, eta_dec, sig)
     theorem = ("linear VAE, learnable encoder variance (theory §2a)" if sig is None
                else "linear VAE, fixed encoder variance (Theorem 1)")
     label = "√β·η_dec" if sig is None else "√β·c·σ_i (λ_i = 0 below)"
@@ -259,10 +274,7 @@ def solve_cvae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc
     """Linear CVAE (Theorem 2, corrected σ switch θ ≥ βη_dec²): a linear VAE on the residual
     y − Kx with K = CᵀA⁺, so θ_vae = √θ_cvae; U2 = K, W1 = −W2 K. A fixed ``sigma`` applies
     Theorem 1 to that residual VAE."""
-    d = _latent_dim(latent_dim)
-    beta, eta_enc, eta_dec = (_positive(n, v) for n, v in
-                              (("beta", beta), ("eta_enc", eta_enc), ("eta_dec", eta_dec)))
-    sig = None if sigma is None else _sigma_vector("sigma", sigma, d)
+    d, beta, eta_enc, eta_dec, sig = _check_vae_hp(latent_dim, beta, eta_enc, eta_dec, sigma)
     theta = _top(stats.theta, d)
     theta_v = np.sqrt(theta)
     modes, order, threshold = _vae_modes(theta_v, beta, eta_enc, eta_dec, sig)
@@ -274,13 +286,11 @@ def solve_cvae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc
     W2[order] = (modes["lambda"] / safe)[:, None] * Q.T
     U1[:, order] = Q * modes["omega"]
     W1 = -W2 @ K
-    sigma_latent = np.empty(d)
-    sigma_latent[order] = modes["sigma"]
+    sigma_latent = _to_latent_order(modes["sigma"], order)
     m = stats.moments
     loss = float(cvae_loss(W1, W2, U1, K, sigma_latent, m.A, m.B, m.C, beta, eta_enc, eta_dec))
     modes["latent_index"] = order
-    hp = {"latent_dim": d, "beta": beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
-          "sigma": None if sig is None else sig.tolist()}
+    hp = _vae_hp_record(d, beta, eta_enc, eta_dec, sig)
     theorem = ("linear CVAE, learnable encoder variance (Theorem 2)" if sig is None
                else "linear CVAE, fixed encoder variance (Theorem 1 on the residual y − Kx)")
     label = "β·η_dec²" if sig is None else "β·c²·σ_i² (λ_i = 0 below)"
