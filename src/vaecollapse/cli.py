@@ -551,6 +551,72 @@ def sweep_summary(
         out.print(f"wrote {csv_path} and {plot}", highlight=False)
 
 
+@app.command()
+def reproduce(
+    names: Annotated[list[str] | None, typer.Argument(help="Experiment names, or `all`.")] = None,
+    profile: Annotated[str, typer.Option(
+        help="quick (bundled MNIST, reduced epochs) | paper (the paper's settings).")] = "quick",
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/reproduce"),
+    jobs: Annotated[int | None, typer.Option(help="Training runs at once [default: CPU count].")] = None,
+    executor: Annotated[str, typer.Option(help="local | ray (as for `sweep`).")] = "local",
+    data_root: Annotated[str | None, typer.Option(
+        help="Directory with the full MNIST IDX files (used instead of the bundled subset).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo finished experiments.")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the experiments and exit.")] = False,
+):
+    """Reproduce the paper's results: figures with the closed form overlaid, the numbers behind
+    them, a claim check per experiment, and REPORT.md / report.html. Finished experiments are
+    skipped on a rerun; interrupted ones resume."""
+    with user_errors():
+        from vaecollapse.experiments import PROFILES, REGISTRY
+        from vaecollapse.experiments import reproduce as reproduce_fn
+        from vaecollapse.report import write_report
+
+        if list_:
+            t = Table(show_edge=False, header_style="bold")
+            for c in ("name", "what", "quick (min)", "paper (min)"):
+                t.add_column(c)
+            for e in REGISTRY.values():
+                t.add_row(e.name, e.title, f"{e.minutes.get('quick', 0):g}",
+                          f"{e.minutes.get('paper', 0):g}")
+            out.print(t)
+            total = {p: sum(e.minutes.get(p, 0) for e in REGISTRY.values()) for p in PROFILES}
+            out.print(f"estimated total on 2 CPU cores: quick {total['quick']:g} min, paper "
+                      f"{total['paper'] / 60:.0f} h", highlight=False)
+            return
+        if not names:
+            raise UserError("name the experiments to run (or `all`); see `vaecollapse reproduce --list`")
+        if profile not in PROFILES:
+            raise UserError(f"unknown --profile {profile!r}: choose one of {', '.join(PROFILES)}")
+        try:
+            results = reproduce_fn(names, profile, out_dir, jobs=jobs, force=force,
+                                   data_root=data_root, executor=executor,
+                                   on_start=lambda n: err.print(f"[bold]{n}[/] …", highlight=False))
+        except KeyboardInterrupt:
+            err.print("interrupted: finished experiments and runs are kept; rerun to continue")
+            raise typer.Exit(130) from None
+        verdict = {True: "[green]HOLDS[/]", False: "[red]DOES NOT HOLD[/]", None: "[yellow]UNDECIDED[/]"}
+        for name, claims in results.items():
+            for c in claims:
+                out.print(f"{name}: {verdict[c['holds']]} — {c['claim']} — {c['evidence']}",
+                          highlight=False)
+        md, html = write_report(out_dir, order=list(REGISTRY))
+        out.print(f"report: {md} and {html}", highlight=False)
+
+
+@app.command()
+def report(out_dir: Annotated[Path, typer.Argument(help="A directory written by `reproduce`.")]):
+    """Write REPORT.md and a self-contained report.html for a reproduction directory."""
+    with user_errors():
+        from vaecollapse.experiments import REGISTRY
+        from vaecollapse.report import write_report
+
+        if not out_dir.is_dir():
+            raise UserError(f"{out_dir} is not a directory")
+        md, html = write_report(out_dir, order=list(REGISTRY))
+        out.print(f"report: {md} and {html}", highlight=False)
+
+
 @app.command("data")
 def data_cmd(spec: Annotated[str, typer.Argument(help=DATA_HELP)] = "mnist"):
     """Load a data spec and describe it: size, dimensions, labels, value range."""

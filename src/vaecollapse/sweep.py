@@ -243,22 +243,38 @@ def run_sweep(grid: dict[str, list], seeds: int, base: dict[str, Any], out: str 
     :func:`vaecollapse.train.config_from_options`); ``grid`` maps option names to value lists.
     Each run is retried up to ``retries`` times after a failure or a worker crash.
     """
-    out = Path(out)
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
+    return _run(expand(grid, seeds, base), {"grid": grid, "seeds": seeds, "base": base}, Path(out),
+                executor=executor, jobs=jobs, address=address, retries=retries, force=force,
+                on_update=on_update)
+
+
+def run_variants(variants: dict[str, dict[str, Any]], out: str | os.PathLike, **kwargs
+                 ) -> list[dict[str, str]]:
+    """Run a named set of heterogeneous runs (each its own full `train` options) with the same
+    machinery as :func:`run_sweep` (index.csv with a ``variant`` column, resumable, any executor);
+    used by the paper's experiments."""
+    runs = [Run(name, {"variant": name}, int(opts.get("seed", 0)), opts)
+            for name, opts in variants.items()]
+    return _run(runs, {"variants": variants}, Path(out), **kwargs)
+
+
+def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: str = "local",
+         jobs: int | None = None, address: str | None = None, retries: int = 1,
+         force: bool = False, on_update: Callable[[int, int, int], None] | None = None
+         ) -> list[dict[str, str]]:
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     jobs = jobs or _default_jobs()
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    definition = {"grid": grid, "seeds": seeds, "base": base}
     saved = out / SWEEP
     if saved.exists() and not force:
         old = json.loads(saved.read_text())
         if old != json.loads(json.dumps(definition)):
             raise UserError(f"{out} holds a different sweep ({saved}); choose another --out or "
                             "pass --force to start it anew")
-    runs = expand(grid, seeds, base)
     from vaecollapse.train import config_from_options
 
     for r in runs:  # validate every configuration before any work starts

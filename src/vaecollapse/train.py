@@ -156,9 +156,10 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         eta_enc: float = 1.0, eta_dec: float = 1.0, sigma=None, sigma1=None,
                         sigma2=None, epochs: int | None = None, lr: float = 1e-3,
                         schedule: str = "constant", batch_size: int = 128, clip=None,
-                        seed: int = 0, device: str = "auto") -> TrainConfig:
+                        seed: int = 0, device: str = "auto", **evaluation) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
-    and the paper's experiments). Loads the data spec to size the model."""
+    and the paper's experiments). Loads the data spec to size the model. ``evaluation`` may set
+    TrainConfig's eval_points, epsilon, delta and diagnostics_is_samples."""
     from vaecollapse.models import FAMILIES
 
     if model not in FAMILIES:
@@ -176,9 +177,12 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
     ds, _, _ = load_run_data(data, model)
     mcfg = model_config_for(ds, model, backbone, int(latent_dim), hidden=parse_hidden(hidden),
                             eta_enc=eta_enc, eta_dec=eta_dec, **hp)
+    unknown = set(evaluation) - {"eval_points", "epsilon", "delta", "diagnostics_is_samples"}
+    if unknown:
+        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
                        schedule=schedule, batch_size=int(batch_size), clip=clip, seed=int(seed),
-                       device=device).validate()
+                       device=device, **evaluation).validate()
 
 
 # ------------------------------------------------------------------------------ metrics

@@ -1,0 +1,251 @@
+"""The reproduction report (REPORT.md and the self-contained report.html) on a fake directory."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from vaecollapse.report import write_report
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+        "wbr"}
+
+CLAIMS = {
+    "fig2a": ("Collapse grows with β <b>& stays</b>.", True, "3 → 7 collapsed directions"),
+    "fig3": ("Larger η_dec | collapses more.", False, "n_collapsed 4, 4, 3 (not increasing)"),
+    "verify-thm1": ("The closed form matches the numerical minimiser.", None, "only 2 instances"),
+    "fig4": ("Correlation reduces collapse.", True, "8 → 2"),
+}
+N_ROWS = 75
+
+
+def _png(path: Path, k: int) -> None:
+    fig = Figure(figsize=(2, 1.5))
+    fig.add_subplot().plot([0, 1, 2], [0, k, 2 * k])
+    fig.savefig(path, format="png")
+
+
+def _meta(name: str, figures=(), tables=(), **extra) -> dict:
+    return {"name": name, "title": f"Title of {name}", "profile": "quick",
+            "settings": {"base": {"model": "vae", "latent_dim": 16}, "epsilon": 0.01},
+            "seconds": 12.5, "versions": {"vaecollapse": "0.1.0", "torch": "2.3", "numpy": "1.26",
+                                          "python": "3.11"},
+            "figures": list(figures), "tables": list(tables),
+            "notes": ["β is the paper's nominal value = 2 × the β-ELBO weight"], **extra}
+
+
+def _claims(d: Path, name: str) -> None:
+    claim, holds, evidence = CLAIMS[name]
+    (d / "claims.json").write_text(json.dumps([{"experiment": name, "claim": claim, "holds": holds,
+                                                "evidence": evidence}]), encoding="utf-8")
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    root = tmp_path / "repro"
+    for name in CLAIMS:
+        (root / name).mkdir(parents=True)
+    # holds
+    (root / "fig2a" / "meta.json").write_text(json.dumps(_meta("fig2a")), encoding="utf-8")
+    _claims(root / "fig2a", "fig2a")
+    # fails, with two figures and a long CSV (with characters to escape)
+    d = root / "fig3"
+    _png(d / "a.png", 1)
+    _png(d / "b.png", 2)
+    rows = ["run,series,values,n_collapsed"] + [f'r{i},s|{i % 3},"{{""eta"": {i}}}",<i>{i}</i>'
+                                                for i in range(N_ROWS)]
+    (d / "results.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (d / "meta.json").write_text(json.dumps(_meta("fig3", ["a.png", "b.png"], ["results.csv"])),
+                                 encoding="utf-8")
+    _claims(d, "fig3")
+    # undecided
+    (root / "verify-thm1" / "meta.json").write_text(json.dumps(_meta("verify-thm1")), encoding="utf-8")
+    _claims(root / "verify-thm1", "verify-thm1")
+    # corrupt meta.json (claims fine)
+    (root / "fig4" / "meta.json").write_text('{"name": "fig4", "title": ', encoding="utf-8")
+    _claims(root / "fig4", "fig4")
+    # unfinished: runs started, no claims.json
+    (root / "table-cvae" / "runs").mkdir(parents=True)
+    return root
+
+
+class _Page(HTMLParser):
+    """Images, summary-table rows (cell texts and verdict classes), section ids, tag balance."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.imgs, self.rows, self.sections, self.stack, self.errors = [], [], [], [], []
+        self.links, self.scripts = [], []
+        self._in_summary = False
+        self._cell: list[str] | None = None
+        self._row: list[tuple[str, str]] | None = None
+        self._cell_class = ""
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag not in VOID:
+            self.stack.append(tag)
+        if tag == "img":
+            self.imgs.append(a.get("src", ""))
+        if tag == "link":
+            self.links.append(a)
+        if tag == "script":
+            self.scripts.append(a)
+        if tag == "section":
+            self.sections.append(a.get("id"))
+        if tag == "table" and a.get("id") == "summary":
+            self._in_summary = True
+        if self._in_summary and tag == "tr":
+            self._row = []
+        if self._in_summary and tag == "td":
+            self._cell, self._cell_class = [], a.get("class", "")
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+        if self._in_summary and tag == "td" and self._cell is not None:
+            self._row.append(("".join(self._cell), self._cell_class))
+            self._cell = None
+        if self._in_summary and tag == "tr":
+            if self._row:
+                self.rows.append(self._row)
+            self._row = None
+        if tag == "table":
+            self._in_summary = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    return page
+
+
+def test_html_is_self_contained_with_valid_embedded_pngs(out):
+    md, html_path = write_report(out)
+    assert (md, html_path) == (out / "REPORT.md", out / "report.html")
+    text = html_path.read_text(encoding="utf-8")
+    page = _parse(html_path)
+    assert not page.errors and not page.stack
+    assert len(page.imgs) == 2  # fig3's two figures; fig4's meta is unreadable
+    for src in page.imgs:
+        assert src.startswith("data:image/png;base64,")
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        Image.open(BytesIO(data)).verify()
+    assert "http://" not in text and "https://" not in text
+    assert "<link" not in text.lower() and "<script" not in text.lower()
+    assert not page.links and not page.scripts
+    # CSV cells are escaped, not markup
+    assert "<i>3</i>" not in text and "&lt;i&gt;3&lt;/i&gt;" in text
+
+
+def test_html_summary_lists_every_claim_with_its_verdict(out):
+    _, html_path = write_report(out, order=["verify-thm1", "fig3", "not-here"])
+    page = _parse(html_path)
+    verdicts = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"), None: ("UNDECIDED", "undecided")}
+    for name, (claim, holds, evidence) in CLAIMS.items():
+        row = [r for r in page.rows if r[1][0] == claim]
+        assert len(row) == 1, claim
+        (exp, _), _, (verdict, cls), (ev, _) = row[0]
+        assert exp == name and ev == evidence
+        assert verdict == verdicts[holds][0] and verdicts[holds][1] in cls.split()
+    unfinished = [r for r in page.rows if r[0][0] == "table-cvae"]
+    assert len(unfinished) == 1 and "NOT RUN" in unfinished[0][2][0]
+    # order: the given order first (missing names skipped), then alphabetical
+    assert page.sections == ["exp-verify-thm1", "exp-fig3", "exp-fig2a", "exp-fig4", "exp-table-cvae"]
+    # the summary comes before the first section
+    text = html_path.read_text(encoding="utf-8")
+    assert text.index('id="summary"') < text.index("<section")
+
+
+def test_unfinished_and_corrupt_are_reported(out):
+    md, html_path = write_report(out)
+    body = " ".join(_parse(html_path).text)
+    for text in (body, md.read_text(encoding="utf-8")):
+        assert re.search(r"table-cvae.*not run / unfinished", text, re.I | re.S)
+        assert "meta.json is not valid JSON" in text
+        assert "fig4" in text
+
+
+def test_markdown_summary_first_and_image_links_exist(out):
+    md, _ = write_report(out)
+    text = md.read_text(encoding="utf-8")
+    first_section = text.index("\n## fig2a")
+    summary = text.index("## Summary")
+    assert summary < first_section
+    table = text[summary:first_section]
+    for name, (claim, holds, _) in CLAIMS.items():
+        verdict = {True: "HOLDS", False: "DOES NOT HOLD", None: "UNDECIDED"}[holds]
+        md_claim = claim.replace("|", "\\|").replace("<b>", "\\<b>").replace("</b>", "\\</b>")
+        line = next(li for li in table.splitlines() if md_claim in li)
+        assert f"[{name}]" in line and f"**{verdict}**" in line
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(links) == ["fig3/a.png", "fig3/b.png"]
+    for link in links:
+        assert (out / link).is_file()
+    assert f"first 60 of {N_ROWS} rows" in text
+    assert "| r59 |" in text and "| r60 |" not in text
+    assert "s\\|1" in text  # pipes inside cells are escaped
+    assert not re.search(r"(?<!\\)<[bi]>", text)  # text that reads as HTML tags is escaped
+    assert '```json\n{\n  "base": {"model": "vae", "latent_dim": 16},' in text
+    assert "β-ELBO weight" in text and "torch 2.3" in text and "12.5 s" in text
+
+
+def test_rewrite_replaces_atomically_without_leftovers(out):
+    write_report(out)
+    before = sorted(p.name for p in out.iterdir())
+    claims = json.loads((out / "fig2a" / "claims.json").read_text())
+    claims[0]["claim"] = "A rewritten claim."
+    (out / "fig2a" / "claims.json").write_text(json.dumps(claims))
+    md, html_path = write_report(out)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert "A rewritten claim." in md.read_text(encoding="utf-8")
+    assert "A rewritten claim." in html_path.read_text(encoding="utf-8")
+    assert CLAIMS["fig2a"][0] not in md.read_text(encoding="utf-8")
+
+
+def test_bad_content_never_crashes(tmp_path):
+    d = tmp_path / "broken"
+    d.mkdir()
+    (d / "claims.json").write_text("[{oops")
+    (d / "meta.json").write_text(json.dumps(_meta("broken", ["gone.png", "../x.png", "fake.png"],
+                                                  ["gone.csv"])))
+    (d / "fake.png").write_text("not a png")
+    e = tmp_path / "weird"
+    e.mkdir()
+    (e / "claims.json").write_text(json.dumps([{"claim": "c", "holds": "yes"}, 3]))
+    md, html_path = write_report(tmp_path)
+    text = md.read_text(encoding="utf-8")
+    for problem in ("claims.json is not valid JSON", "figure gone.png is missing",
+                    "'../x.png' is not a file name", "figure fake.png is not a valid PNG",
+                    "table gone.csv is missing", "'holds' is 'yes'", "entry 2 is not an object",
+                    "weird: meta.json is missing"):
+        assert problem in text, problem
+    page = _parse(html_path)
+    assert not page.imgs and not page.errors
+    assert all(r[2][0] == "ERROR" for r in page.rows if r[0][0] == "broken")
+
+
+def test_empty_directory(tmp_path):
+    md, html_path = write_report(tmp_path)
+    assert "No experiments found." in md.read_text(encoding="utf-8")
+    assert not _parse(html_path).errors
