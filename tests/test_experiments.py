@@ -63,11 +63,15 @@ def test_monotone_and_claim_checks():
     e = Experiment("x", "t", "claim", "curves", "increasing", {},
                    (Series("β", "beta", (1.0, 2.0, 4.0)), Series("β1", "beta1", (1.0, 2.0))),
                    extra={"directions": {"β1": -1}})
-    recs = [{"series": "β", "n_collapsed": n, "latent_dim": 8, "values": {}} for n in (1, 3, 6)]
-    recs += [{"series": "β1", "n_collapsed": n, "latent_dim": 8, "values": {}} for n in (4, 2)]
+    def rec(series, n, curve):
+        return {"series": series, "n_collapsed": n, "latent_dim": 8, "values": {},
+                "collapsed_fraction": curve}
+
+    recs = [rec("β", n, [0.0, f]) for n, f in ((1, 0.2), (3, 0.4), (6, 0.8))]
+    recs += [rec("β1", n, [0.0, f]) for n, f in ((4, 0.6), (2, 0.2))]
     holds, evidence = _check(e, recs)
-    assert holds is True and "1, 3, 6 of 8" in evidence
-    recs[-1]["n_collapsed"] = 5  # β1 now increases collapse: the claim fails
+    assert holds is True and "1, 3, 6 of 8" in evidence and "0.10, 0.20, 0.40" in evidence
+    recs[-1]["collapsed_fraction"] = [0.0, 0.9]  # β1 now increases collapse: the claim fails
     assert _check(e, recs)[0] is False
 
 

@@ -85,6 +85,10 @@ def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -
         torch.set_num_threads(threads)
     out = Path(run_dir)
     cfg = config_from_options(**options)
+    saved = out / "config.json"
+    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(cfg.to_dict())):
+        raise UserError(f"{out} holds a run with another configuration; rerun with --force to "
+                        "replace it")
     if (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out)
         if ckpt["epoch"] >= cfg.epochs and (out / DIAGNOSTICS).exists():
@@ -288,6 +292,11 @@ def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: st
             state[row["run"]] = {"status": "done", "error": "",
                                  "metrics": {k: _num(row[k]) for k in METRIC_COLUMNS}}
     todo = [r for r in runs if state.get(r.name, {}).get("status") != "done"]
+    if force:  # start every run afresh: no stale checkpoint is resumed
+        import shutil
+
+        for r in todo:
+            shutil.rmtree(out / RUNS / r.name, ignore_errors=True)
     write_index(index_path, runs, state)
     done_count = len(runs) - len(todo)
     if on_update:

@@ -245,10 +245,13 @@ def _check(exp: Experiment, records: list[dict]) -> tuple[bool | None, str]:
             continue
         direction = exp.extra.get("directions", {}).get(s.label, 1)
         if c in ("increasing", "decreasing"):
-            seq = [r["n_collapsed"] for r in rs]
+            # the whole (ε,δ) curve, not one ε: its mean over the log-ε grid (curve area)
+            seq = [float(np.mean(r["collapsed_fraction"])) for r in rs]
             direction *= -1 if c == "decreasing" else 1
-            evidence.append(f"{s.label} {_fmt_values(s)}: collapsed {', '.join(map(str, seq))} "
-                            f"of {rs[0]['latent_dim']}")
+            counts = ", ".join(str(r["n_collapsed"]) for r in rs)
+            evidence.append(f"{s.label} {_fmt_values(s)}: mean collapsed fraction over the ε grid "
+                            f"{', '.join(f'{v:.2f}' for v in seq)} (collapsed at ε={exp.epsilon:g}: "
+                            f"{counts} of {rs[0]['latent_dim']})")
         else:  # kl_decreasing / kl_increasing
             seq = [r["kl_total"] for r in rs]
             direction *= -1 if c == "kl_decreasing" else 1
