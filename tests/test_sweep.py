@@ -152,3 +152,19 @@ def test_a_different_sweep_in_the_same_directory_is_refused(tmp_path):
 def test_summary_of_a_non_sweep_directory(tmp_path):
     res = runner.invoke(app, ["sweep-summary", str(tmp_path)])
     assert res.exit_code == 2 and "not a sweep directory" in res.output
+
+
+def test_force_retrains_and_a_stale_run_directory_is_refused(tmp_path):
+    out = tmp_path / "f"
+    run_sweep({"beta": [1.0]}, 1, BASE, out, jobs=1)
+    run_dir = out / "runs" / "beta=1_seed=0"
+    # same grid, new base: refused without --force, retrained from scratch with it
+    with pytest.raises(Exception, match="different sweep"):
+        run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1)
+    run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1, force=True)
+    assert json.loads((run_dir / "config.json").read_text())["model"]["eta_dec"] == 2.0
+    # a run directory left by another configuration is never silently resumed
+    from vaecollapse.sweep import run_one
+
+    with pytest.raises(Exception, match="another configuration"):
+        run_one({**BASE, "eta_dec": 3.0, "beta": 1.0}, str(run_dir))
