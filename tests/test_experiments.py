@@ -60,6 +60,13 @@ def test_monotone_and_claim_checks():
     assert _monotone([3, 3, 3], 1) is None
     assert _monotone([1, 3, 2], 1) is False
     assert _monotone([5, 2, 0], -1) is True
+    # a trend with one adjacent swap in four points still holds (Spearman ρ = 0.8) ...
+    assert _monotone([0.41, 0.58, 0.51, 0.69], 1) is True
+    # ... two swaps do not; values within the tolerance count as ties
+    assert _monotone([0.58, 0.41, 0.69, 0.51], 1) is False
+    assert _monotone([0.26, 0.18, 0.19], -1, tol=0.03) is True
+    assert _monotone([0.26, 0.18, 0.19], -1, tol=0.0) is False
+    assert _monotone([0.20, 0.21, 0.19], 1, tol=0.03) is None
     e = Experiment("x", "t", "claim", "curves", "increasing", {},
                    (Series("β", "beta", (1.0, 2.0, 4.0)), Series("β1", "beta1", (1.0, 2.0))),
                    extra={"directions": {"β1": -1}})

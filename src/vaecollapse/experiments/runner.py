@@ -212,12 +212,29 @@ def _verdict(parts: list[bool | None]) -> bool | None:
     return True
 
 
-def _monotone(seq: list[float], direction: int) -> bool | None:
-    """True if seq moves only in ``direction`` and changes overall; None if constant."""
-    if all(v == seq[0] for v in seq):
+def _tied_ranks(values: np.ndarray, tol: float) -> np.ndarray:
+    """Average ranks, with values closer than ``tol`` to their sorted neighbour tied."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    start = 0
+    for i in range(1, len(values) + 1):
+        if i == len(values) or values[order[i]] - values[order[i - 1]] >= tol:
+            ranks[order[start:i]] = (start + i - 1) / 2
+            start = i
+    return ranks
+
+
+def _monotone(seq: list[float], direction: int, tol: float = 0.0) -> bool | None:
+    """Does ``seq`` trend in ``direction`` along its order? A trend holds when the Spearman rank
+    correlation with the order is ≥ 0.8 (one adjacent swap in four points), values closer than
+    ``tol`` counting as ties. None (undecided) when the whole range is within ``tol``."""
+    v = np.asarray(seq, dtype=float) * direction
+    if v.max() - v.min() <= tol:
         return None
-    steps = np.diff(np.asarray(seq, dtype=float)) * direction
-    return bool(np.all(steps >= -1e-12) and (seq[-1] - seq[0]) * direction > 0)
+    r = _tied_ranks(v, tol)
+    x = np.arange(len(v), dtype=float)
+    rho = np.corrcoef(x, r)[0, 1]
+    return bool(rho >= 0.8 - 1e-9)
 
 
 def _by_series(exp: Experiment, records: list[dict]) -> list[tuple[Series, list[dict]]]:
@@ -256,7 +273,8 @@ def _check(exp: Experiment, records: list[dict]) -> tuple[bool | None, str]:
             seq = [r["kl_total"] for r in rs]
             direction *= -1 if c == "kl_decreasing" else 1
             evidence.append(f"{s.label} {_fmt_values(s)}: KL {', '.join(f'{v:.3g}' for v in seq)}")
-        parts.append(_monotone(seq, direction))
+        tol = 0.03 if c in ("increasing", "decreasing") else 0.03 * max(abs(v) for v in seq)
+        parts.append(_monotone(seq, direction, tol))
     return _verdict(parts), "; ".join(evidence)
 
 
