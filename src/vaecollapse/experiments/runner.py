@@ -158,7 +158,11 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                          "series": [{"label": s.label, "param": s.param, "values": list(s.values),
                                      "options": s.options} for s in exp.series],
                          "epsilon": exp.epsilon, "delta": exp.delta},
-            "seconds": time.perf_counter() - t0, "versions": versions(),
+            "seconds": time.perf_counter() - t0,
+            "training_seconds": sum(json.loads(line)["seconds"] for r in records
+                                    for line in (Path(r["run_dir"]) / "metrics.jsonl")
+                                    .read_text().splitlines()),
+            "versions": versions(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
     atomic_write_json(d / "meta.json", meta)
     claims = [{"experiment": name, **c} for c in claims]
@@ -254,8 +258,12 @@ def _check(exp: Experiment, records: list[dict]) -> tuple[bool | None, str]:
         if va == vb:
             return None, f"{key}: {va} vs {vb} (equal: undecided)"
         holds = va > vb if c == "first_more" else vb > va
-        return holds, (f"{key}: {_value_name(a['values'].get('sigma'))} Σ → {va}, "
-                       f"{_value_name(b['values'].get('sigma'))} Σ → {vb} of {a['latent_dim']}")
+        def which(r):
+            s = r["values"].get("sigma")
+            return "learnable Σ" if s is None else f"fixed σ = {s:g}"
+
+        of = f" of {a['latent_dim']}" if key == "n_collapsed" else ""
+        return holds, f"{key}: {which(a)} → {va:.3g}, {which(b)} → {vb:.3g}{of}"
     parts, evidence = [], []
     for s, rs in _by_series(exp, records):
         if not s.checked:
