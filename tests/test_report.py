@@ -249,3 +249,13 @@ def test_empty_directory(tmp_path):
     md, html_path = write_report(tmp_path)
     assert "No experiments found." in md.read_text(encoding="utf-8")
     assert not _parse(html_path).errors
+
+
+def test_unrelated_directories_are_ignored(tmp_path):
+    (tmp_path / "predict").mkdir()  # e.g. other outputs next to the experiments
+    (tmp_path / "predict" / "cvae.json").write_text("{}")
+    (tmp_path / "fig9").mkdir()
+    (tmp_path / "fig9" / "meta.json").write_text("{}")  # an (unfinished) experiment
+    md, _ = write_report(tmp_path)
+    text = md.read_text()
+    assert "fig9" in text and "predict" not in text

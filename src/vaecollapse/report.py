@@ -227,9 +227,13 @@ def load_experiment(d: Path) -> Experiment:
 
 
 def load_experiments(out_dir: Path, order: list[str] | None = None) -> list[Experiment]:
-    """Every non-hidden sub-directory of ``out_dir``: first those named in ``order`` (in that
-    order), then the rest alphabetically. Names in ``order`` without a directory are skipped."""
-    dirs = {p.name: p for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    """Every non-hidden sub-directory of ``out_dir`` that is an experiment directory (it holds
+    claims.json, meta.json or runs/, or is named in ``order``): first those named in ``order``
+    (in that order), then the rest alphabetically. Names in ``order`` without a directory are
+    skipped; other directories (e.g. unrelated outputs) are ignored."""
+    marks = ("claims.json", "meta.json", "runs")
+    dirs = {p.name: p for p in out_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+            and (p.name in (order or []) or any((p / m).exists() for m in marks))}
     first = [n for n in dict.fromkeys(order or []) if n in dirs]
     rest = sorted(set(dirs) - set(first))
     return [load_experiment(dirs[n]) for n in first + rest]
