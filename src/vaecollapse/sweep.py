@@ -409,26 +409,44 @@ def summarise(out: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]]:
     return names, result
 
 
-def theory_n_collapsed(out: str | os.PathLike, groups: list[dict[str, Any]]) -> list[int | None] | None:
-    """Closed-form number of collapsed modes per grid point when the sweep trains a linear model
-    with a closed form (None otherwise): the theory on the run's data and hyperparameters."""
+def theory_hyperparameters(m) -> dict[str, Any]:
+    """The closed forms' hyperparameters of a ModelConfig (true β-ELBO weights)."""
+    if m.family == "mhvae":
+        return {"beta1": m.beta1, "beta2": m.beta2, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec,
+                "sigma1": m.sigma1, "sigma2": m.sigma2}
+    return {"beta": m.beta, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec, "sigma": m.sigma}
+
+
+def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
+    """Closed-form number of collapsed modes for a run's data and hyperparameters (the linear
+    model's, whatever the run's backbone); None without a closed form (MHVAE, learnable Σ1).
+    ``cache`` keeps the data statistics per (data spec, family)."""
     from vaecollapse.theory import solve, statistics
     from vaecollapse.train import config_from_options, load_run_data
 
+    cfg = config_from_options(**options)
+    m = cfg.model
+    if m.family == "mhvae" and m.sigma1 is None:
+        return None
+    key = (cfg.data, m.family)
+    if key not in cache:
+        _, x, y = load_run_data(cfg.data, m.family)
+        cache[key] = statistics(x.numpy(), None if y is None else y.numpy(), model=m.family)
+    return solve(cache[key], m.latent_dim, **theory_hyperparameters(m)).n_collapsed
+
+
+def theory_n_collapsed(out: str | os.PathLike, groups: list[dict[str, Any]]) -> list[int | None] | None:
+    """Closed-form number of collapsed modes per grid point when the sweep trains a linear model
+    with a closed form (None otherwise): the theory on the run's data and hyperparameters."""
     definition = json.loads((Path(out) / SWEEP).read_text())
-    stats_cache: dict[tuple, Any] = {}
-    counts: list[int | None] = []
+    if definition["base"].get("backbone") != "linear" and all(
+            "backbone" not in g["values"] for g in groups):
+        return None
+    cache: dict = {}
+    counts = []
     for g in groups:
-        cfg = config_from_options(**{**definition["base"], **g["values"]})
-        m = cfg.model
-        if m.backbone != "linear" or (m.family == "mhvae" and m.sigma1 is None):
+        options = {**definition["base"], **g["values"]}
+        if options.get("backbone") != "linear":
             return None
-        key = (cfg.data, m.family)
-        if key not in stats_cache:
-            _, x, y = load_run_data(cfg.data, m.family)
-            stats_cache[key] = statistics(x.numpy(), None if y is None else y.numpy(), model=m.family)
-        hp = ({"beta1": m.beta1, "beta2": m.beta2, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec,
-               "sigma1": m.sigma1, "sigma2": m.sigma2} if m.family == "mhvae" else
-              {"beta": m.beta, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec, "sigma": m.sigma})
-        counts.append(solve(stats_cache[key], m.latent_dim, **hp).n_collapsed)
-    return counts
+        counts.append(closed_form_collapse(options, cache))
+    return None if any(c is None for c in counts) else counts

@@ -87,24 +87,12 @@ def variants(exp: Experiment, profile: str, data_root: str | None = None
 
 def predicted_collapse(options: dict[str, Any], cache: dict) -> tuple[int | None, str]:
     """Closed-form number of collapsed modes for a run's data and hyperparameters: exact for a
-    linear model, "linear theory" (the linear model's prediction on the same data) otherwise.
-    None when no closed form exists (MHVAE with a learnable Σ1)."""
-    from vaecollapse.theory import solve, statistics
-    from vaecollapse.train import config_from_options, load_run_data
+    linear model, "linear theory" (the linear model's prediction on the same data) otherwise."""
+    from vaecollapse.sweep import closed_form_collapse
 
-    cfg = config_from_options(**options)
-    m = cfg.model
-    if m.family == "mhvae" and m.sigma1 is None:
-        return None, ""
-    key = (cfg.data, m.family)
-    if key not in cache:
-        _, x, y = load_run_data(cfg.data, m.family)
-        cache[key] = statistics(x.numpy(), None if y is None else y.numpy(), model=m.family)
-    hp = ({"beta1": m.beta1, "beta2": m.beta2, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec,
-           "sigma1": m.sigma1, "sigma2": m.sigma2} if m.family == "mhvae" else
-          {"beta": m.beta, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec, "sigma": m.sigma})
-    kind = "closed form" if m.backbone == "linear" else "linear theory"
-    return solve(cache[key], m.latent_dim, **hp).n_collapsed, kind
+    kind = "closed form" if options.get("backbone") == "linear" else "linear theory"
+    n = closed_form_collapse(options, cache)
+    return n, kind if n is not None else ""
 
 
 # ------------------------------------------------------------------------------ running
@@ -346,6 +334,7 @@ def _curves(exp, profile, records, d, cache):
 
 
 def _linear_sweep(exp, profile, records, d, cache):
+    from vaecollapse.sweep import theory_hyperparameters
     from vaecollapse.theory import solve
     from vaecollapse.train import config_from_options
 
@@ -358,9 +347,7 @@ def _linear_sweep(exp, profile, records, d, cache):
     stats = cache[(cfg.data, cfg.model.family)]
     fine = np.geomspace(xs.min(), xs.max(), 200)
     m = cfg.model
-    hp = ({"beta1": m.beta1, "eta_enc": m.eta_enc, "eta_dec": m.eta_dec, "sigma1": m.sigma1,
-           "sigma2": m.sigma2} if m.family == "mhvae" else
-          {"eta_enc": m.eta_enc, "eta_dec": m.eta_dec, "sigma": m.sigma})
+    hp = theory_hyperparameters(m)
     curve = [m.latent_dim - solve(stats, m.latent_dim, **{**hp, s.param: v}).n_collapsed for v in fine]
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     ax.step(fine, curve, where="post", color="k", lw=1.5, label="closed form")
