@@ -63,6 +63,9 @@ RELU_CVAE = {"model": "cvae", "backbone": "mlp", "hidden": "16", "latent_dim": 1
 RELU_MHVAE = {"model": "mhvae", "backbone": "mlp", "hidden": "256", "latent_dim": 16,
               "data": "mnist", "lr": 1e-3, "clip": 0.1, "batch_size": 128, "sigma1": 0.5,
               "eta_enc": 0.5, "eta_dec": 0.5}
+# the Fig. 2b grid, shared by fig2b and table-cvae
+FIG2B_SERIES = (Series("β (η_dec = 1)", "beta", (0.1, 0.5, 1.0, 2.0), {"eta_dec": 1.0}),
+                Series("η_dec (β = 1)", "eta_dec", (0.25, 0.5, 1.0, 2.0), {"beta": 1.0}))
 LINEAR = {"backbone": "linear", "lr": 0.01, "schedule": "cosine", "batch_size": 128}
 
 EXPERIMENTS: list[Experiment] = [
@@ -84,8 +87,7 @@ EXPERIMENTS: list[Experiment] = [
         "fig2b", "Fig. 2b: (ε,δ)-collapse of the ReLU CVAE against β and η_dec",
         "larger β or η_dec ⇒ more collapsed latent dimensions", "curves", "increasing",
         {**RELU_CVAE, "eta_enc": 1.0},
-        (Series("β (η_dec = 1)", "beta", (0.1, 0.5, 1.0, 2.0), {"eta_dec": 1.0}),
-         Series("η_dec (β = 1)", "eta_dec", (0.25, 0.5, 1.0, 2.0), {"beta": 1.0})),
+        FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
         minutes={"quick": 1, "paper": 25}, nominal_beta=True),
     Experiment(
@@ -153,8 +155,7 @@ EXPERIMENTS: list[Experiment] = [
         "table-cvae", "Appendix table: NLL, KL and active units of ReLU CVAEs (Fig. 2b grid)",
         "larger β or η_dec ⇒ lower KL and fewer active units", "curves", "kl_decreasing",
         {**RELU_CVAE, "eta_enc": 1.0},
-        (Series("β (η_dec = 1)", "beta", (0.1, 0.5, 1.0, 2.0), {"eta_dec": 1.0}),
-         Series("η_dec (β = 1)", "eta_dec", (0.25, 0.5, 1.0, 2.0), {"beta": 1.0})),
+        FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
         minutes={"quick": 0.7, "paper": 25}, nominal_beta=True),
     Experiment(
