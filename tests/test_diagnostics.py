@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
@@ -162,6 +162,53 @@ def test_active_units_constructed_variances():
     assert dg.active_units(post, threshold=0.015) == 2
     assert dg.active_units(post, threshold=2.0) == 0
     assert dg.active_units(means) == 3
+
+
+def test_active_modes_counts_directions_not_coordinates():
+    """Perfectly correlated coordinates are one direction: the covariance of the means above is
+    rank one (all columns are multiples of one ±1 vector), total variance 1.036."""
+    n = 1000
+    sign = torch.tensor([1.0, -1.0], dtype=F64).repeat(n // 2)
+    means = torch.stack([sign * 1.0 + 5.0, sign * math.sqrt(0.02), sign * math.sqrt(0.005),
+                         torch.full((n,), 3.0, dtype=F64), sign * math.sqrt(0.011)], 1)
+    post = Posterior("z", means, torch.zeros_like(means))
+    assert dg.active_units(post) == 3
+    assert dg.active_modes(post) == 1
+    assert dg.active_modes(post, threshold=1.03) == 1
+    assert dg.active_modes(post, threshold=1.04) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_active_modes_is_rotation_invariant_where_active_units_is_not(seed):
+    """Four independent directions of variance 0.02 (and twelve of 1e-4) spread by a Hadamard
+    rotation evenly over 16 coordinates: each coordinate carries (4·0.02 + 12·1e-4)/16 ≈ 0.005
+    < 0.01, so Burda's count finds none, while the principal count finds exactly four — before
+    and after any further random rotation."""
+    g = gen(seed)
+    n, d = 20000, 16
+    scales = torch.tensor([0.02] * 4 + [1e-4] * 12, dtype=F64).sqrt()
+    z = torch.randn(n, d, generator=g, dtype=F64)
+    z = (z - z.mean(0)) / z.std(0, correction=0) * scales  # exact per-direction variances
+    h = torch.ones(1, 1, dtype=F64)
+    for _ in range(4):
+        h = torch.kron(h, torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=F64))
+    spread = z @ (h / 4.0).T  # orthogonal: every coordinate mixes every direction equally
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=F64))
+    assert dg.active_units(z) == 4
+    assert dg.active_modes(z) == 4
+    assert dg.active_units(spread) == 0
+    assert dg.active_modes(spread) == 4
+    assert dg.active_modes(spread @ q.T) == 4
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), d=st.integers(1, 8), shift=st.floats(-3, 3))
+def test_active_modes_matches_numpy_eigenvalues(seed, d, shift):
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(200, d)) @ rng.normal(size=(d, d)) * rng.uniform(0.01, 0.5) + shift
+    eig = np.linalg.eigvalsh(np.cov(means.T, bias=True).reshape(d, d))
+    assume(np.min(np.abs(eig - 0.01)) > 1e-6)  # no eigenvalue on the threshold
+    assert dg.active_modes(torch.as_tensor(means)) == int((eig > 0.01).sum())
 
 
 def test_active_units_kl_fraction_constructed():
@@ -412,7 +459,8 @@ def test_theory_comparison_none_without_closed_form():
 # ------------------------------------------------------------------------------ diagnose
 
 
-LEVEL_KEYS = {"name", "kl_per_dim", "kl_total", "active_units", "active_units_kl_fraction",
+LEVEL_KEYS = {"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
+              "active_units_kl_fraction",
               "collapsed_dims"}
 TOP_KEYS = {"levels", "mutual_information", "eps_delta", "n_collapsed", "log_likelihood", "theory"}
 

@@ -67,6 +67,11 @@ def test_monotone_and_claim_checks():
     assert _monotone([0.26, 0.18, 0.19], -1, tol=0.03) is True
     assert _monotone([0.26, 0.18, 0.19], -1, tol=0.0) is False
     assert _monotone([0.20, 0.21, 0.19], 1, tol=0.03) is None
+    # monotone up to ties: tying 0.13, 0.12, 0.10 must not cost the trend (fig2c's β1 series)
+    assert _monotone([0.28, 0.13, 0.12, 0.10], -1, tol=0.03) is True
+    # small steps within the tolerance that add up against the direction are not a trend
+    assert _monotone([0.10, 0.08, 0.06, 0.04], 1, tol=0.03) is False
+    assert _monotone([0.10, 0.08, 0.06, 0.04], -1, tol=0.03) is True
     e = Experiment("x", "t", "claim", "curves", "increasing", {},
                    (Series("β", "beta", (1.0, 2.0, 4.0)), Series("β1", "beta1", (1.0, 2.0))),
                    extra={"directions": {"β1": -1}})
@@ -142,6 +147,7 @@ def test_pipeline_writes_figures_numbers_claims_and_report(tiny_registry, tmp_pa
     # the linear sweep spans collapse: β = 60 collapses every mode (θ of MNIST < √60)
     sweep_claim = json.loads((tmp_path / "tiny-sweep" / "claims.json").read_text())[0]
     assert "vs closed form" in sweep_claim["evidence"]
+    assert sweep_claim["holds"] is True, sweep_claim["evidence"]
     verify = json.loads((tmp_path / "tiny-verify" / "claims.json").read_text())[0]
     assert "max relative error" in verify["evidence"] and verify["holds"] is not False
     # rerun skips a finished experiment; --force redoes it

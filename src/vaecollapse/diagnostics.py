@@ -186,6 +186,24 @@ def active_units(post: Posterior | Tensor, threshold: float = 0.01) -> int:
     return int((var > threshold).sum())
 
 
+def active_modes(post: Posterior | Tensor, threshold: float = 0.01) -> int:
+    """Active modes: #{k : eig_k(Cov_x E_q[z|x]) > threshold} — active units in the principal basis.
+
+    Burda's count looks at each latent coordinate; when the model spreads a small amount of
+    signal over many coordinates (a rotation among near-collapsed modes, which a rotation-
+    invariant loss such as the linear VAE's cannot see), every coordinate can pass the threshold
+    while few directions carry any signal. The eigenvalues of the (1/n) covariance of the
+    posterior means do not depend on the basis; on axis-aligned means the two counts agree.
+    """
+    mean = post.mean if isinstance(post, Posterior) else _as_tensor(post)
+    mean = mean.detach().to(torch.float64)
+    if mean.shape[0] == 0 or mean.shape[1] == 0:
+        return 0
+    centred = mean - mean.mean(0)
+    eig = torch.linalg.eigvalsh(centred.T @ centred / mean.shape[0])
+    return int((eig > threshold).sum())
+
+
 def active_units_kl_fraction(kl, threshold: float = 0.01) -> float:
     """The paper scripts' "AU": the fraction of (sample, dimension) pairs with KL_i(x) ≥ threshold."""
     kl = _as_tensor(kl).detach()
@@ -386,13 +404,13 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
              theory_data: tuple | None = None) -> dict[str, Any]:
     """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract)::
 
-        {"levels": [{"name", "kl_per_dim", "kl_total", "active_units",
+        {"levels": [{"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
                      "active_units_kl_fraction", "collapsed_dims"}, ...],
          "mutual_information", "eps_delta": {"delta", "eps", "collapsed_fraction"},
          "n_collapsed", "log_likelihood": {"estimate", "stderr", "samples", "exact"} | null,
          "theory": {...} | null}
 
-    Per level: KL_i averaged over samples, its sum, both active-unit measures, and the indices of
+    Per level: KL_i averaged over samples, its sum, the active-unit measures, and the indices of
     the dimensions (ε, δ)-collapsed at ``epsilon`` (default 1e-2). ``eps_delta``, ``n_collapsed``
     and ``mutual_information`` refer to the last level (z2 for the MHVAE, as the paper plots).
     ``is_samples`` = 0 skips the likelihood. ``model`` may also be a posterior callable (user
@@ -416,6 +434,7 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
             "kl_per_dim": [float(v) for v in kl_mean.tolist()],
             "kl_total": float(kl_mean.sum()),
             "active_units": active_units(post),
+            "active_modes": active_modes(post),
             "active_units_kl_fraction": active_units_kl_fraction(kl),
             "collapsed_dims": [int(i) for i in np.flatnonzero(mask[0])],
         })
