@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from vaecollapse.cli import app
 from vaecollapse.experiments import REGISTRY, run_experiment
 from vaecollapse.experiments.registry import Experiment, Series
-from vaecollapse.experiments.runner import _check, _monotone, variant_options, variants
+from vaecollapse.experiments.runner import _check, _grid_trend, _monotone, variant_options, variants
 from vaecollapse.report import write_report
 from vaecollapse.train import config_from_options
 
@@ -85,6 +85,35 @@ def test_monotone_and_claim_checks():
     assert holds is True and "1, 3, 6 of 8" in evidence and "0.10, 0.20, 0.40" in evidence
     recs[-1]["collapsed_fraction"] = [0.0, 0.9]  # β1 now increases collapse: the claim fails
     assert _check(e, recs)[0] is False
+
+
+def test_first_more_is_judged_on_the_whole_curve():
+    e = Experiment("x", "t", "learnable collapses more", "curves", "first_more", {},
+                   (Series("encoder variance", "sigma", (None, 1.0)),))
+
+    def rec(sigma, curve, n, modes=None):
+        return {"values": {"sigma": sigma}, "collapsed_fraction": curve, "n_collapsed": n,
+                "latent_dim": 4, "active_modes": modes}
+
+    # equal at the chosen ε (0 vs 0) but more collapse along the rest of the curve: holds
+    holds, evidence = _check(e, [rec(None, [0.0, 0.5, 1.0], 0, 1), rec(1.0, [0.0, 0.25, 0.75], 0, 3)])
+    assert holds is True and "learnable Σ → 0.50" in evidence and "fixed σ = 1 → 0.33" in evidence
+    assert "3 vs 1" in evidence  # modes collapsed: 4 − 1 vs 4 − 3
+    assert _check(e, [rec(None, [0.0, 0.25, 0.75], 1), rec(1.0, [0.0, 0.5, 1.0], 0)])[0] is False
+    assert _check(e, [rec(None, [0.0, 0.52, 1.0], 1), rec(1.0, [0.0, 0.5, 1.0], 0)])[0] is None
+
+
+def test_grid_trend_rule():
+    # fig4 quick (rows β1 = 0.1, 1, 4; columns β2 = 0.1, 1, 4): collapse grows along β2, shrinks along β1
+    assert _grid_trend(np.array([[0, 8, 16], [0, 0, 10], [0, 0, 3]])) is True
+    assert _grid_trend(np.zeros((3, 3), dtype=int)) is None
+    # the transpose has both directions reversed
+    assert _grid_trend(np.array([[0, 8, 16], [0, 0, 10], [0, 0, 3]]).T) is False
+    # collapse along β2 but also growing along β1 in most columns: β1 does not mitigate
+    assert _grid_trend(np.array([[0, 1, 2], [1, 2, 3], [2, 3, 4]])) is False
+    # one step against the trend of 6 is tolerated (75%), two of 6 are not
+    assert _grid_trend(np.array([[0, 2, 1], [0, 1, 1], [0, 0, 1]])) is True
+    assert _grid_trend(np.array([[0, 2, 1], [0, 3, 1], [0, 0, 1]])) is False
 
 
 TINY = {"model": "vae", "backbone": "linear", "data": "mnist:n=300", "latent_dim": 4,

@@ -407,7 +407,8 @@ def _print_diagnostics(result: dict, cfg) -> None:
         k = len(lev["kl_per_dim"])
         out.print(f"{lev['name']}: KL {lev['kl_total']:.4g} nats; (ε,δ)-collapsed "
                   f"{len(lev['collapsed_dims'])} of {k} {lev['collapsed_dims']}; active units "
-                  f"{lev['active_units']} (Burda), KL-fraction {lev['active_units_kl_fraction']:.3f}",
+                  f"{lev['active_units']} (Burda), active modes {lev['active_modes']}, "
+                  f"KL-fraction {lev['active_units_kl_fraction']:.3f}",
                   highlight=False)
     out.print(f"mutual information I(x; {result['levels'][-1]['name']}) = "
               f"{result['mutual_information']:.4g} nats", highlight=False)

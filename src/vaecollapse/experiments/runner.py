@@ -123,6 +123,9 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                         f"{failed[0]['error']}")
     records = [_record(d / "runs" / "runs" / rname, rname, s, vals, opts)
                for rname, s, vals, opts in runs]
+    if exp.kind in ("linear_sweep", "grid") and any(r["active_modes"] is None for r in records):
+        raise UserError(f"{name}: diagnostics without active modes (written by an older "
+                        "version): rerun with --force")
     cache: dict = {}
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
@@ -251,17 +254,25 @@ def _check(exp: Experiment, records: list[dict]) -> tuple[bool | None, str]:
     c = exp.check
     if c in ("first_more", "second_more_au"):
         a, b = records[0], records[1]
-        key = "n_collapsed" if c == "first_more" else "active_units_kl_fraction"
-        va, vb = a[key], b[key]
-        if va == vb:
-            return None, f"{key}: {va} vs {vb} (equal: undecided)"
-        holds = va > vb if c == "first_more" else vb > va
+
         def which(r):
             s = r["values"].get("sigma")
             return "learnable Σ" if s is None else f"fixed σ = {s:g}"
 
-        of = f" of {a['latent_dim']}" if key == "n_collapsed" else ""
-        return holds, f"{key}: {which(a)} → {va:.3g}, {which(b)} → {vb:.3g}{of}"
+        if c == "second_more_au":
+            va, vb = a["active_units_kl_fraction"], b["active_units_kl_fraction"]
+            evidence = f"active_units_kl_fraction: {which(a)} → {va:.3g}, {which(b)} → {vb:.3g}"
+            return (None, evidence + " (equal: undecided)") if va == vb else (vb > va, evidence)
+        # more collapse over the whole (ε,δ) curve: its mean over the log-ε grid, ties within 0.03
+        va, vb = (float(np.mean(r["collapsed_fraction"])) for r in (a, b))
+        modes = "" if a.get("active_modes") is None or b.get("active_modes") is None else \
+            f"; modes collapsed (latent dim − active modes) {_inactive(a)} vs {_inactive(b)}"
+        evidence = (f"mean collapsed fraction over the ε grid: {which(a)} → {va:.2f}, {which(b)} → "
+                    f"{vb:.2f} (collapsed at ε={exp.epsilon:g}: {a['n_collapsed']} vs "
+                    f"{b['n_collapsed']} of {a['latent_dim']}{modes})")
+        if abs(va - vb) <= 0.03:
+            return None, evidence + " — within 0.03: undecided"
+        return va > vb, evidence
     parts, evidence = [], []
     for s, rs in _by_series(exp, records):
         if not s.checked:
@@ -272,9 +283,12 @@ def _check(exp: Experiment, records: list[dict]) -> tuple[bool | None, str]:
             seq = [float(np.mean(r["collapsed_fraction"])) for r in rs]
             direction *= -1 if c == "decreasing" else 1
             counts = ", ".join(str(r["n_collapsed"]) for r in rs)
+            modes = "" if any(r.get("active_modes") is None for r in rs) else \
+                "; modes collapsed (latent dim − active modes): " + \
+                ", ".join(str(_inactive(r)) for r in rs)
             evidence.append(f"{s.label} {_fmt_values(s)}: mean collapsed fraction over the ε grid "
                             f"{', '.join(f'{v:.2f}' for v in seq)} (collapsed at ε={exp.epsilon:g}: "
-                            f"{counts} of {rs[0]['latent_dim']})")
+                            f"{counts} of {rs[0]['latent_dim']}{modes})")
         else:  # kl_decreasing / kl_increasing
             seq = [r["kl_total"] for r in rs]
             direction *= -1 if c == "kl_decreasing" else 1
@@ -315,12 +329,16 @@ def _curves(exp, profile, records, d, cache):
             ax.semilogx(r["eps"], r["collapsed_fraction"], "o-", ms=3, color=f"C{j}", label=label)
             if r["predicted"] is not None:
                 ax.axhline(r["predicted"] / r["latent_dim"], color=f"C{j}", ls="--", lw=1)
+            if r.get("active_modes") is not None:  # basis-free count, drawn at the right edge
+                ax.plot([r["eps"][-1] * 2.5], [_inactive(r) / r["latent_dim"]], "D", ms=5,
+                        color=f"C{j}", mec="k", mew=0.5, clip_on=False)
         ax.axvline(exp.epsilon, color="k", ls=":", lw=1)
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel(r"$\varepsilon$")
         ax.set_ylabel(f"fraction of collapsed dims ({rs[0]['level']})")
         kind = rs[0]["predicted_kind"]
-        ax.set_title(s.label + (f"\n(dashed: {kind})" if kind else ""), fontsize=9)
+        ax.set_title(s.label + (f"\n(dashed: {kind}; ◆ 1 − active modes / d)" if kind else
+                                "\n(◆ 1 − active modes / d)"), fontsize=9)
         ax.legend(fontsize=7)
     beta_note = " — β nominal (2× β-ELBO weight)" if exp.nominal_beta else ""
     fig.suptitle(f"{exp.title} [{profile}]{beta_note}; δ = {exp.delta:g}", fontsize=9)
@@ -351,9 +369,6 @@ def _linear_sweep(exp, profile, records, d, cache):
     plt = _plt()
     s = exp.series[0]
     xs = np.array([r["values"][s.param] for r in records], dtype=float)
-    if any(r["active_modes"] is None for r in records):
-        raise UserError(f"{exp.name}: diagnostics without active modes (written by an older "
-                        "version): rerun with --force")
     measured = np.array([r["active_modes"] for r in records])
     per_dim = np.array([r["latent_dim"] - r["n_collapsed"] for r in records])
     predicted = np.array([r["latent_dim"] - r["predicted"] for r in records])
@@ -384,6 +399,26 @@ def _linear_sweep(exp, profile, records, d, cache):
     return [fig_name], [{"claim": exp.claim, "holds": diff <= tol, "evidence": evidence}]
 
 
+def _inactive(r: dict) -> int:
+    """Collapsed directions, counted without a basis: latent_dim − active modes."""
+    return r["latent_dim"] - r["active_modes"]
+
+
+def _grid_trend(n: np.ndarray) -> bool | None:
+    """The β1 × β2 claim on a grid of collapse counts (rows β1, columns β2, both ascending):
+    at least 75% of the steps along β2 do not lower collapse, at least 75% of the steps along
+    β1 do not raise it, and the largest β2 collapses more in total than the smallest. None when
+    the grid is flat."""
+    k = n.shape[0]
+    up_b2 = [np.sign(n[i, j + 1] - n[i, j]) for i in range(k) for j in range(k - 1)]
+    up_b1 = [np.sign(n[i + 1, j] - n[i, j]) for i in range(k - 1) for j in range(k)]
+    if not any(up_b2) and not any(up_b1):
+        return None
+    return bool(sum(s >= 0 for s in up_b2) >= 0.75 * len(up_b2)
+                and sum(s <= 0 for s in up_b1) >= 0.75 * len(up_b1)
+                and n[:, -1].sum() > n[:, 0].sum())
+
+
 def _grid(exp, profile, records, d, cache):
     import torch
 
@@ -392,12 +427,18 @@ def _grid(exp, profile, records, d, cache):
     plt = _plt()
     grid = list(exp.options(profile)["grid"])
     k = len(grid)
-    n = np.zeros((k, k), dtype=int)  # rows β1, columns β2
-    fig, axes = plt.subplots(k, k, figsize=(1.9 * k, 1.9 * k), constrained_layout=True)
+    latent = records[0]["latent_dim"]
+    # rows β1, columns β2: inactive z2 modes, (ε,δ)-collapsed z2 dims, linear-theory collapse
+    n = np.zeros((k, k), dtype=int)
+    n_eps = np.zeros((k, k), dtype=int)
+    theory = np.full((k, k), np.nan)
+    fig, axes = plt.subplots(k, k, figsize=(1.9 * k, 2.0 * k), constrained_layout=True)
     x_show = None
     for r in records:
         i, j = grid.index(r["values"]["beta1"]), grid.index(r["values"]["beta2"])
-        n[i, j] = r["n_collapsed"]
+        n[i, j], n_eps[i, j] = _inactive(r), r["n_collapsed"]
+        if r["predicted"] is not None:
+            theory[i, j] = r["predicted"]
         cfg, model, _ = load_model(Path(r["run_dir"]))
         if x_show is None:
             _, x, _ = load_run_data(cfg.data, "mhvae")
@@ -410,20 +451,40 @@ def _grid(exp, profile, records, d, cache):
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"β1={grid[i]:g}, β2={grid[j]:g}\nz2 collapsed {n[i, j]}", fontsize=7)
-    fig.suptitle(f"{exp.title} [{profile}] — β nominal (2× β-ELBO weight)", fontsize=9)
-    fig_name = _save(fig, d / "reconstructions.png")
-    up_b2 = [np.sign(n[i, j + 1] - n[i, j]) for i in range(k) for j in range(k - 1)]
-    up_b1 = [np.sign(n[i + 1, j] - n[i, j]) for i in range(k - 1) for j in range(k)]
-    if not any(up_b2) and not any(up_b1):
-        holds = None
-    else:
-        holds = sum(s >= 0 for s in up_b2) >= 0.75 * len(up_b2) and sum(s <= 0 for s in up_b1) >= \
-            0.75 * len(up_b1) and (n[:, -1].sum() > n[:, 0].sum())
-    rows = "; ".join(f"β1={grid[i]:g}: " + ", ".join(map(str, n[i])) for i in range(k))
-    evidence = (f"z2 collapsed of {records[0]['latent_dim']} along β2 = "
-                f"{', '.join(f'{g:g}' for g in grid)} — {rows}")
-    return [fig_name], [{"claim": exp.claim, "holds": holds, "evidence": evidence}]
+        th = "" if np.isnan(theory[i, j]) else f" (theory {int(theory[i, j])})"
+        ax.set_title(f"β1={grid[i]:g}, β2={grid[j]:g}\nz2 collapsed {n[i, j]}{th}", fontsize=7)
+    fig.suptitle(f"{exp.title} [{profile}]\nβ nominal (2× β-ELBO weight); collapsed = "
+                 f"{latent} − active modes;\ntheory = the linear model's closed form on the same "
+                 "data", fontsize=7)
+    figures = [_save(fig, d / "reconstructions.png")]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), constrained_layout=True)
+    panels = ((n, "trained: z2 modes collapsed\n(latent dim − active modes)"),
+              (n_eps, f"trained: z2 dims (ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed"),
+              (theory, "linear theory on the same data\n(closed form, Theorem 3)"))
+    for ax, (mat, title) in zip(axes, panels, strict=True):
+        ax.imshow(mat, cmap="viridis", vmin=0, vmax=latent, origin="lower")
+        for i in range(k):
+            for j in range(k):
+                v = mat[i, j]
+                ax.text(j, i, "—" if np.isnan(v) else f"{int(v)}", ha="center", va="center",
+                        color="w" if np.isnan(v) or v < latent / 2 else "k", fontsize=9)
+        ax.set_xticks(range(k), [f"{g:g}" for g in grid])
+        ax.set_yticks(range(k), [f"{g:g}" for g in grid])
+        ax.set_xlabel("β2 (nominal)")
+        ax.set_ylabel("β1 (nominal)")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"{exp.title} [{profile}] — collapsed z2 modes of {latent}", fontsize=9)
+    figures.append(_save(fig, d / "collapse_grid.png"))
+    holds = _grid_trend(n)
+
+    def rows(mat):
+        return "; ".join(f"β1={grid[i]:g}: " + ", ".join("—" if np.isnan(v) else str(int(v))
+                                                         for v in mat[i]) for i in range(k))
+
+    evidence = (f"z2 modes collapsed (latent dim − active modes) of {latent} along β2 = "
+                f"{', '.join(f'{g:g}' for g in grid)} — {rows(n)} (linear theory: {rows(theory)}; "
+                f"(ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed dims: {rows(n_eps.astype(float))})")
+    return figures, [{"claim": exp.claim, "holds": holds, "evidence": evidence}]
 
 
 def _verify(exp, profile, records, d, cache):
