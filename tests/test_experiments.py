@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 from vaecollapse.cli import app
 from vaecollapse.experiments import REGISTRY, run_experiment
 from vaecollapse.experiments.registry import Experiment, Series
-from vaecollapse.experiments.runner import _check, _grid_trend, _monotone, variant_options, variants
+from vaecollapse.experiments.runner import (
+    _check,
+    _grid_trend,
+    _monotone,
+    _suptitle,
+    variant_options,
+    variants,
+)
 from vaecollapse.report import write_report
 from vaecollapse.train import config_from_options
 
@@ -101,6 +108,22 @@ def test_first_more_is_judged_on_the_whole_curve():
     assert "3 vs 1" in evidence  # modes collapsed: 4 − 1 vs 4 − 3
     assert _check(e, [rec(None, [0.0, 0.25, 0.75], 1), rec(1.0, [0.0, 0.5, 1.0], 0)])[0] is False
     assert _check(e, [rec(None, [0.0, 0.52, 1.0], 1), rec(1.0, [0.0, 0.5, 1.0], 0)])[0] is None
+
+
+@pytest.mark.parametrize("width", [4.8, 6.0, 13.0])
+def test_figure_titles_fit_the_figure(width):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, 3.9), constrained_layout=True)
+    title = max((e.title for e in REGISTRY.values()), key=len)
+    _suptitle(fig, f"{title} [paper] — β nominal (2× β-ELBO weight); δ = 0.05\nsecond line")
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    plt.close(fig)
+    assert 0 <= box.x0 and box.x1 <= width * fig.dpi
 
 
 def test_grid_trend_rule():

@@ -310,6 +310,15 @@ def _plt():
     return plt
 
 
+def _suptitle(fig, text: str, fontsize: float = 9) -> None:
+    """A figure title wrapped to the figure's width (each line of ``text`` wrapped alone)."""
+    import textwrap
+
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, chars) or [""]]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
 def _save(fig, path: Path) -> str:
     from vaecollapse.io import atomic_savefig
 
@@ -341,7 +350,7 @@ def _curves(exp, profile, records, d, cache):
                                 "\n(◆ 1 − active modes / d)"), fontsize=9)
         ax.legend(fontsize=7)
     beta_note = " — β nominal (2× β-ELBO weight)" if exp.nominal_beta else ""
-    fig.suptitle(f"{exp.title} [{profile}]{beta_note}; δ = {exp.delta:g}", fontsize=9)
+    _suptitle(fig, f"{exp.title} [{profile}]{beta_note}; δ = {exp.delta:g}")
     figures = [_save(fig, d / "eps_delta.png")]
     if exp.check in ("kl_decreasing", "kl_increasing", "second_more_au"):
         fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
@@ -453,9 +462,9 @@ def _grid(exp, profile, records, d, cache):
         ax.set_yticks([])
         th = "" if np.isnan(theory[i, j]) else f" (theory {int(theory[i, j])})"
         ax.set_title(f"β1={grid[i]:g}, β2={grid[j]:g}\nz2 collapsed {n[i, j]}{th}", fontsize=7)
-    fig.suptitle(f"{exp.title} [{profile}]\nβ nominal (2× β-ELBO weight); collapsed = "
-                 f"{latent} − active modes;\ntheory = the linear model's closed form on the same "
-                 "data", fontsize=7)
+    _suptitle(fig, f"{exp.title} [{profile}]\nβ nominal (2× β-ELBO weight); collapsed = "
+              f"{latent} − active modes;\ntheory = the linear model's closed form on the same "
+              "data", fontsize=7)
     figures = [_save(fig, d / "reconstructions.png")]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), constrained_layout=True)
     panels = ((n, "trained: z2 modes collapsed\n(latent dim − active modes)"),
@@ -473,7 +482,7 @@ def _grid(exp, profile, records, d, cache):
         ax.set_xlabel("β2 (nominal)")
         ax.set_ylabel("β1 (nominal)")
         ax.set_title(title, fontsize=9)
-    fig.suptitle(f"{exp.title} [{profile}] — collapsed z2 modes of {latent}", fontsize=9)
+    _suptitle(fig, f"{exp.title} [{profile}] — collapsed z2 modes of {latent}")
     figures.append(_save(fig, d / "collapse_grid.png"))
     holds = _grid_trend(n)
 
@@ -513,7 +522,7 @@ def _verify(exp, profile, records, d, cache):
     a2.set_xlabel("closed form")
     a2.set_ylabel("trained by SGD on MNIST")
     a2.legend(fontsize=8)
-    fig.suptitle(f"{exp.title} [{profile}]", fontsize=9)
+    _suptitle(fig, f"{exp.title} [{profile}]")
     fig_name = _save(fig, d / "agreement.png")
     numeric_ok = agreement["max_rel_error"] < 1e-4
     trained_ok = max(rel.values()) < 0.1
