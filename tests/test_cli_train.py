@@ -275,3 +275,13 @@ def test_module_entry_point_one_stderr_line(tmp_path):
     assert "/missing.npz" in lines[0] and "does not exist" in lines[0]
     assert proc.stdout == ""
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("command", "default"), [
+    ("train", "[default: 1]"), ("train", "[default: 20]"), ("sweep", "[default: CPU count]"),
+    ("sweep-summary", "[default: the first]"), ("reproduce", "[default: CPU count]")])
+def test_help_shows_defaults_written_in_the_help_text(command, default):
+    # rich markup would silently eat an unescaped "[default: …]"
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert default in result.output

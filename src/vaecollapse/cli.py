@@ -187,9 +187,9 @@ def predict(
     model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
     latent_dim: Annotated[int, typer.Option(help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
-    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). [default: 1]")] = None,
-    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. [default: 1]")] = None,
-    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. [default: 1]")] = None,
+    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. \\[default: 1]")] = None,
     eta_enc: Annotated[float, typer.Option(help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
     eta_dec: Annotated[float, typer.Option(help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
     sigma: Annotated[str | None, typer.Option(
@@ -287,9 +287,9 @@ def train(
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
     latent_dim: Annotated[int, typer.Option(help="Latent dimension (MHVAE: both levels).")] = 16,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated.")] = "256",
-    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). [default: 1]")] = None,
-    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. [default: 1]")] = None,
-    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. [default: 1]")] = None,
+    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. \\[default: 1]")] = None,
     eta_enc: Annotated[float, typer.Option(help="Prior std η_enc.")] = 1.0,
     eta_dec: Annotated[float, typer.Option(help="Decoder std η_dec.")] = 1.0,
     sigma: Annotated[float | None, typer.Option(
@@ -297,7 +297,7 @@ def train(
     sigma1: Annotated[float | None, typer.Option(help="MHVAE fixed z1 encoder std.")] = None,
     sigma2: Annotated[float | None, typer.Option(help="MHVAE fixed z2 encoder std.")] = None,
     epochs: Annotated[int | None, typer.Option(
-        help="Epochs [default: 20]; with --resume, a new (larger) total.")] = None,
+        help="Epochs \\[default: 20]; with --resume, a new (larger) total.")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[str, typer.Option(
         help="constant | cosine (anneal the learning rate to 0 over the run).")] = "constant",
@@ -443,7 +443,7 @@ def sweep(
     executor: Annotated[str, typer.Option(help="local (process pool) | ray.")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Ray cluster address (e.g. ray://head:10001 or auto); absent: a local Ray instance.")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Runs at once [default: CPU count].")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Runs at once \\[default: CPU count].")] = None,
     retries: Annotated[int, typer.Option(help="Retries of a failed or crashed run.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo finished runs.")] = False,
 ):
@@ -502,12 +502,13 @@ def sweep(
 @app.command("sweep-summary")
 def sweep_summary(
     sweep_dir: Annotated[Path, typer.Argument(help="A directory written by `vaecollapse sweep`.")],
-    x: Annotated[str | None, typer.Option(help="Grid parameter on the x axis [default: the first].")] = None,
+    x: Annotated[str | None, typer.Option(
+        help="Grid parameter on the x axis \\[default: the first].")] = None,
     metrics: Annotated[str, typer.Option(help="Comma-separated: n_collapsed, kl_total, nll, active_units.")
                        ] = "n_collapsed,kl_total,nll,active_units",
-    plot: Annotated[Path | None, typer.Option(help="PNG [default: SWEEP_DIR/summary.png].")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG \\[default: SWEEP_DIR/summary.png].")] = None,
     csv_path: Annotated[Path | None, typer.Option(
-        "--csv", help="Summary table [default: SWEEP_DIR/summary.csv].")] = None,
+        "--csv", help="Summary table \\[default: SWEEP_DIR/summary.csv].")] = None,
 ):
     """Mean ± sd over seeds per grid point, and plots of the metrics against a swept parameter
     (with the closed-form number of collapsed modes overlaid for linear models)."""
@@ -558,7 +559,7 @@ def reproduce(
     profile: Annotated[str, typer.Option(
         help="quick (bundled MNIST, reduced epochs) | paper (the paper's settings).")] = "quick",
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/reproduce"),
-    jobs: Annotated[int | None, typer.Option(help="Training runs at once [default: CPU count].")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Training runs at once \\[default: CPU count].")] = None,
     executor: Annotated[str, typer.Option(help="local | ray (as for `sweep`).")] = "local",
     data_root: Annotated[str | None, typer.Option(
         help="Directory with the full MNIST IDX files (used instead of the bundled subset).")] = None,
