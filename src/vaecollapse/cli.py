@@ -553,6 +553,14 @@ def sweep_summary(
         out.print(f"wrote {csv_path} and {plot}", highlight=False)
 
 
+
+def _duration(minutes: float) -> str:
+    """Minutes as a short human duration: "0.3 min", "62 min", "2.1 h", "131 h"."""
+    if minutes < 120:
+        return f"{minutes:g} min" if minutes < 10 else f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+
 @app.command()
 def reproduce(
     names: Annotated[list[str] | None, typer.Argument(help="Experiment names, or `all`.")] = None,
@@ -576,15 +584,16 @@ def reproduce(
 
         if list_:
             t = Table(show_edge=False, header_style="bold")
-            for c in ("name", "what", "quick (min)", "paper (min)"):
+            for c in ("name", "what", "quick", "paper (est.)"):
                 t.add_column(c)
             for e in REGISTRY.values():
-                t.add_row(e.name, e.title, f"{e.minutes.get('quick', 0):g}",
-                          f"{e.minutes.get('paper', 0):g}")
+                t.add_row(e.name, e.title, _duration(e.minutes.get("quick", 0)),
+                          _duration(e.minutes.get("paper", 0)))
             out.print(t)
             total = {p: sum(e.minutes.get(p, 0) for e in REGISTRY.values()) for p in PROFILES}
-            out.print(f"estimated total on 2 CPU cores: quick {total['quick']:g} min, paper "
-                      f"{total['paper'] / 60:.0f} h", highlight=False)
+            out.print(f"total on 2 CPU cores: quick {_duration(total['quick'])} (measured), paper "
+                      f"{_duration(total['paper'])} (estimated by benchmarks/paper_times.py; the "
+                      "ResNet-18 and CNN grid need a GPU)", highlight=False)
             return
         if not names:
             raise UserError("name the experiments to run (or `all`); see `vaecollapse reproduce --list`")
