@@ -259,3 +259,14 @@ def test_unrelated_directories_are_ignored(tmp_path):
     md, _ = write_report(tmp_path)
     text = md.read_text()
     assert "fig9" in text and "predict" not in text
+
+
+def test_run_time_shows_training_summed_over_runs(tmp_path):
+    # a resumed or re-rendered experiment: a short last invocation over long training runs
+    d = tmp_path / "repro" / "fig2a"
+    d.mkdir(parents=True)
+    (d / "meta.json").write_text(json.dumps(_meta("fig2a", training_seconds=161.0)), encoding="utf-8")
+    _claims(d, "fig2a")
+    md, html = write_report(tmp_path / "repro")
+    for text in (md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")):
+        assert "run time: 12.5 s (training, summed over runs: 2 min 41 s)" in text

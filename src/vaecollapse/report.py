@@ -9,7 +9,9 @@ Contract of the directory DIR: one sub-directory DIR/NAME per experiment (NAME l
   small to decide). Its presence marks the experiment finished; a directory without it is
   reported as "not run / unfinished".
 - ``meta.json`` — ``{"name", "title", "profile" ("quick" | "paper"), "settings": {...},
-  "seconds": float, "versions": {"vaecollapse", "torch", "numpy", "python"},
+  "seconds": float (wall time of the invocation that finished it), "training_seconds": float
+  (optional: epoch times summed over all its runs, including resumed ones),
+  "versions": {"vaecollapse", "torch", "numpy", "python"},
   "figures": ["a.png", ...], "tables": ["b.csv", ...], "notes": ["...", ...]}``; figures and
   tables are plain file names inside DIR/NAME.
 - the PNG figures and CSV tables (a header row, then rows) named in ``meta.json``.
@@ -242,6 +244,14 @@ def load_experiments(out_dir: Path, order: list[str] | None = None) -> list[Expe
 # ------------------------------------------------------------------------------ formatting
 
 
+def _run_time(meta: dict) -> str:
+    """"run time: …", with the training time summed over runs when the meta has it (a resumed or
+    re-rendered experiment's wall time covers only its last invocation)."""
+    text = f"run time: {_duration(meta.get('seconds'))}"
+    training = _duration(meta.get("training_seconds"))
+    return text if training == "unknown" else f"{text} (training, summed over runs: {training})"
+
+
 def _duration(seconds: Any) -> str:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
         return "unknown"
@@ -370,7 +380,7 @@ def render_markdown(exps: list[Experiment], generated: str) -> str:
         if e.problems:
             lines += ["**Problems:**", ""] + [f"- {_md(p)}" for p in e.problems] + [""]
         profile = e.meta.get("profile")
-        lines += [f"Profile: {_md(profile or 'unknown')} · run time: {_duration(e.meta.get('seconds'))}", ""]
+        lines += [f"Profile: {_md(profile or 'unknown')} · {_run_time(e.meta)}", ""]
         lines += ["### Claims", ""]
         for c in e.claims:
             ev = f" Evidence: {_md(c.evidence)}" if c.evidence else ""
@@ -476,8 +486,8 @@ def render_html(exps: list[Experiment], generated: str) -> str:
             continue
         if e.problems:
             out += _problems_html([_h(p) for p in e.problems])
-        out.append(f'<p class="facts">Profile: {_h(e.meta.get("profile") or "unknown")} · run time: '
-                   f'{_h(_duration(e.meta.get("seconds")))}</p>')
+        out.append(f'<p class="facts">Profile: {_h(e.meta.get("profile") or "unknown")} · '
+                   f'{_h(_run_time(e.meta))}</p>')
         out += ["<h3>Claims</h3>", "<ul>"]
         for c in e.claims:
             ev = f" <i>Evidence:</i> {_h(c.evidence)}" if c.evidence else ""
