@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from vaecollapse.report import write_report
+from vaecollapse.report import format_duration, write_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
         "wbr"}
@@ -270,3 +270,11 @@ def test_run_time_shows_training_summed_over_runs(tmp_path):
     md, html = write_report(tmp_path / "repro")
     for text in (md.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")):
         assert "run time: 12.5 s (training, summed over runs: 2 min 41 s)" in text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (12.5, "12.5 s"), (18.0, "18 s"), (59.97, "1 min"), (161, "2 min 41 s"), (780, "13 min"),
+    (3 * 3600 + 300, "3 h 5 min"), (7200, "2 h"), (382.8 * 3600, "383 h"), (float("nan"), "unknown"),
+    (True, "unknown"), ("12", "unknown")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text

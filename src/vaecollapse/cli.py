@@ -553,14 +553,6 @@ def sweep_summary(
         out.print(f"wrote {csv_path} and {plot}", highlight=False)
 
 
-
-def _duration(minutes: float) -> str:
-    """Minutes as a short human duration: "0.3 min", "62 min", "2.1 h", "131 h"."""
-    if minutes < 120:
-        return f"{minutes:g} min" if minutes < 10 else f"{minutes:.0f} min"
-    hours = minutes / 60
-    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
-
 @app.command()
 def reproduce(
     names: Annotated[list[str] | None, typer.Argument(help="Experiment names, or `all`.")] = None,
@@ -583,6 +575,11 @@ def reproduce(
         from vaecollapse.report import write_report
 
         if list_:
+            from vaecollapse.report import format_duration
+
+            def _duration(minutes: float) -> str:
+                return format_duration(60 * minutes)
+
             t = Table(show_edge=False, header_style="bold")
             for c in ("name", "what", "quick", "paper (est.)"):
                 t.add_column(c)

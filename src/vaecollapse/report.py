@@ -247,21 +247,25 @@ def load_experiments(out_dir: Path, order: list[str] | None = None) -> list[Expe
 def _run_time(meta: dict) -> str:
     """"run time: …", with the training time summed over runs when the meta has it (a resumed or
     re-rendered experiment's wall time covers only its last invocation)."""
-    text = f"run time: {_duration(meta.get('seconds'))}"
-    training = _duration(meta.get("training_seconds"))
+    text = f"run time: {format_duration(meta.get('seconds'))}"
+    training = format_duration(meta.get("training_seconds"))
     return text if training == "unknown" else f"{text} (training, summed over runs: {training})"
 
 
-def _duration(seconds: Any) -> str:
+def format_duration(seconds: Any) -> str:
+    """Seconds as "12.5 s", "2 min 41 s", "13 min", "3 h 5 min" or (from 10 h) "383 h";
+    "unknown" for a non-number."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
         return "unknown"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
+    if seconds < 59.95:
+        return f"{round(seconds, 1):g} s"
     m, s = divmod(round(seconds), 60)
     if m < 60:
-        return f"{m} min {s} s"
+        return f"{m} min {s} s" if s else f"{m} min"
+    if m >= 600:
+        return f"{round(seconds / 3600)} h"
     h, m = divmod(m, 60)
-    return f"{h} h {m} min"
+    return f"{h} h {m} min" if m else f"{h} h"
 
 
 def _compact_json(value: Any) -> str:
@@ -320,11 +324,11 @@ def _counts(exps: list[Experiment]) -> str:
 def _header_facts(exps: list[Experiment], generated: str) -> list[tuple[str, str]]:
     profiles = _profiles(exps)
     seconds = [s for e in exps if (s := e.meta.get("seconds")) is not None
-               and _duration(s) != "unknown"]
+               and format_duration(s) != "unknown"]
     return [("Generated", generated),
             ("Profile" + "s" * (len(profiles) > 1), ", ".join(profiles) or "unknown"),
             ("Experiments", str(len(exps))),
-            ("Total run time", _duration(sum(seconds)) if seconds else "unknown")]
+            ("Total run time", format_duration(sum(seconds)) if seconds else "unknown")]
 
 
 # ------------------------------------------------------------------------------ Markdown
