@@ -62,6 +62,14 @@ def test_nominal_beta_is_halved_for_nonlinear_experiments_only():
     assert root["data"] == "mnist:root=/d,split=quarter"
 
 
+def test_series_quick_options_apply_to_the_quick_profile_only():
+    runs = {p: {name: opts for name, _, _, opts in variants(REGISTRY["fig3a"], p)}
+            for p in ("quick", "paper")}
+    assert runs["quick"]["s0-digit=9"]["epochs"] == 300  # linear series: its own quick epochs
+    assert runs["quick"]["s1-digit=9"]["epochs"] == REGISTRY["fig3a"].quick["epochs"]
+    assert runs["paper"]["s0-digit=9"]["epochs"] == REGISTRY["fig3a"].paper["epochs"]
+
+
 def test_monotone_and_claim_checks():
     assert _monotone([1, 2, 2, 5], 1) is True
     assert _monotone([3, 3, 3], 1) is None

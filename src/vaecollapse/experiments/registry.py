@@ -5,7 +5,7 @@ Each :class:`Experiment` names its data and model (shared `train` options), the 
 (``check``), and its estimated minutes per profile on 2 CPU cores. Profiles: ``quick`` (the
 embedded MNIST, reduced epochs) and ``paper`` (the paper's settings; point ``mnist:root=DIR`` at
 the full data with ``--data-root``). Quick minutes were measured on 2 CPU cores (the whole
-quick suite: ~19 min); paper minutes are estimated from them by ``benchmarks/paper_times.py``
+quick suite: ~25 min on a fresh clone); paper minutes are estimated from them by ``benchmarks/paper_times.py``
 (measured epochs scaled to the full data and the paper's epochs, plus timed importance
 sampling; see ``benchmarks/RESULTS-paper-times.md``).
 
@@ -33,6 +33,11 @@ class Series:
     values: tuple
     options: dict[str, Any] = field(default_factory=dict)
     checked: bool = True  # part of the claim check (else reported only)
+    quick: dict[str, Any] = field(default_factory=dict)  # on top of ``options``, quick profile only
+
+    def options_for(self, profile: str) -> dict[str, Any]:
+        """The series' options in a profile (``quick`` adds its own overrides)."""
+        return {**self.options, **(self.quick if profile == "quick" else {})}
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ EXPERIMENTS: list[Experiment] = [
         {**RELU_CVAE, "eta_enc": 1.0},
         FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 0.7, "paper": 20}, nominal_beta=True),
+        minutes={"quick": 0.9, "paper": 20}, nominal_beta=True),
     Experiment(
         "fig2c", "Fig. 2c: (ε,δ)-collapse of z2 in the ReLU MHVAE against β1, β2 and η",
         "larger β2 or η ⇒ more collapse of z2; larger β1 mitigates it", "curves", "increasing",
@@ -103,7 +108,7 @@ EXPERIMENTS: list[Experiment] = [
          Series("β1 (β2 = 1)", "beta1", (0.1, 0.5, 1.0, 2.0), {"beta2": 1.0}),
          Series("η = η_enc = η_dec", "eta", (0.25, 0.5, 1.0, 2.0), {"beta1": 1.0, "beta2": 1.0})),
         quick={"epochs": 25, **EVAL_QUICK},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 1.5, "paper": 60}, nominal_beta=True,
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 1.9, "paper": 60}, nominal_beta=True,
         extra={"directions": {"β1 (β2 = 1)": -1}}),
     Experiment(
         "fig3a", "Fig. 3a: collapse against the x–y correlation, one digit at a time (CVAE)",
@@ -111,21 +116,23 @@ EXPERIMENTS: list[Experiment] = [
         "decreasing",
         {"model": "cvae", "latent_dim": 16, "eta_enc": 0.5, "eta_dec": 0.5, "beta": 1.0,
          "batch_size": 128, "lr": 1e-3},
-        (Series("linear", "digit", (1, 9, 7), {**LINEAR}),
+        (Series("linear", "digit", (1, 9, 7), {**LINEAR}, quick={"epochs": 300}),
          Series("ReLU (hidden 100)", "digit", (1, 9, 7), {"backbone": "mlp", "hidden": "100"}),
          Series("CNN", "digit", (1, 9, 7), {"backbone": "cnn"})),
         quick={"epochs": 60, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 1.4, "paper": 18}, nominal_beta=True,
+        minutes={"quick": 2.2, "paper": 18}, nominal_beta=True,
         extra={"data_template": "mnist:digit={digit},split=quarter",
                "note": "digits are ordered 1, 9, 7 (smallest θ(E) first): the collapsed count "
-                       "should decrease along that order"}),
+                       "should decrease along that order; quick: the linear CVAE trains 300 "
+                       "epochs (a digit is ~1,000 images, 8 steps an epoch: at 60 epochs its "
+                       "near-critical modes had not grown yet)"}),
     Experiment(
         "fig4", "Fig. 3b/4: reconstructions of the ReLU MHVAE over a β1 × β2 grid",
         "smaller β2 ⇒ less collapse and better reconstructions; smaller β1 the reverse",
         "grid", "grid", RELU_MHVAE, (),
         quick={"epochs": 20, **EVAL_QUICK, "grid": (0.1, 1.0, 4.0)},
         paper={"epochs": 100, **EVAL_PAPER, "grid": (0.1, 1.0, 2.0, 4.0, 6.0)},
-        minutes={"quick": 1, "paper": 130}, nominal_beta=True),
+        minutes={"quick": 1.1, "paper": 130}, nominal_beta=True),
     Experiment(
         "cnn-mhvae-grid", "CNN MHVAE reconstructions over a β1 × β2 grid",
         "as Fig. 4: larger β2 ⇒ more collapse of z2, larger β1 ⇒ less", "grid", "grid",
@@ -133,7 +140,7 @@ EXPERIMENTS: list[Experiment] = [
         quick={"epochs": 15, "data": "mnist:n=2000", **EVAL_QUICK, "diagnostics_is_samples": 0,
                "grid": (1.0, 4.0, 16.0)},
         paper={"epochs": 100, **EVAL_PAPER, "grid": (1.0, 2.0, 4.0, 8.0, 16.0)},
-        minutes={"quick": 3.5, "paper": 7740}, nominal_beta=True, decide_epochs=10,
+        minutes={"quick": 4.3, "paper": 7740}, nominal_beta=True, decide_epochs=10,
         extra={"note": "quick: 2,000 digits, 15 epochs, no likelihood (the grid does not use it)"}),
     Experiment(
         "fig5", "Fig. 5: ResNet-18 VAE, learnable vs fixed encoder variance",
@@ -145,7 +152,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("encoder variance", "sigma", (None, 1.0)),),
         quick={"epochs": 20, "data": "mnist:n=256", "batch_size": 32, "eval_points": 256,
                "diagnostics_is_samples": 0},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 5.5, "paper": 14800},
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 7.1, "paper": 14800},
         nominal_beta=True, delta=0.01, decide_epochs=20,
         extra={"note": "quick: 256 digits and 20 epochs (160 steps) — all a CPU affords for a "
                        "ResNet-18 in the budget; the paper's 'most dimensions collapse at small ε' "
@@ -168,7 +175,7 @@ EXPERIMENTS: list[Experiment] = [
         {**RELU_CVAE, "eta_enc": 1.0},
         FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 0.7, "paper": 16}, nominal_beta=True),
+        minutes={"quick": 0.9, "paper": 16}, nominal_beta=True),
     Experiment(
         "table-mhvae", "Appendix table: NLL, KL and active units of ReLU MHVAEs",
         "larger β2 ⇒ lower KL of z2 (more collapse); larger β1 ⇒ higher (the η_enc series is "
@@ -180,7 +187,7 @@ EXPERIMENTS: list[Experiment] = [
          Series("η_enc (β1 = β2 = 1)", "eta_enc", (0.25, 0.5, 0.7, 1.0, 2.0),
                 {"beta1": 1.0, "beta2": 1.0}, checked=False)),
         quick={"epochs": 20, **EVAL_QUICK},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 1.5, "paper": 73}, nominal_beta=True,
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 1.9, "paper": 73}, nominal_beta=True,
         extra={"directions": {"β1 (β2 = 1)": -1}}),
     Experiment(
         "synthetic-correlation", "Synthetic data: x–y correlation against collapse (ReLU CVAE)",
@@ -190,7 +197,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("correlation", "corr", ("identical", "gaussian-0.5", "gaussian-0.25",
                                         "gaussian-0.125", "random")),),
         quick={"epochs": 20, "batch_size": 64, **EVAL_QUICK},
-        paper={"epochs": 1000, **EVAL_PAPER}, minutes={"quick": 0.15, "paper": 13},
+        paper={"epochs": 1000, **EVAL_PAPER}, minutes={"quick": 0.16, "paper": 13},
         nominal_beta=True,
         extra={"data_template": "synthetic:corr={corr},n=1000,dim=128,seed=0"}),
     Experiment(
@@ -202,7 +209,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("β", "beta", (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)),),
         quick={"epochs": 40, **EVAL_QUICK, "diagnostics_is_samples": 0},
         paper={"epochs": 100, "lr": 1e-4, "schedule": "constant", **EVAL_PAPER},
-        minutes={"quick": 0.9, "paper": 20}),
+        minutes={"quick": 1.2, "paper": 20}),
     Experiment(
         "linear-mhvae-beta2", "Active modes of the linear MHVAE against β2 (Theorem 3)",
         "the measured number of active z2 modes tracks the Theorem 3 prediction",
@@ -211,7 +218,7 @@ EXPERIMENTS: list[Experiment] = [
          "eta_enc": 0.5, "eta_dec": 0.5, "beta1": 1.0},
         (Series("β2", "beta2", (0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0)),),
         quick={"epochs": 40, **EVAL_QUICK, "diagnostics_is_samples": 0},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 0.8, "paper": 23}),
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 1.1, "paper": 23}),
     *[Experiment(
         f"verify-thm{k}", f"Theorem {k}: closed form vs numerical minimisation and SGD training",
         "the closed form agrees with the numerical minimiser of the exact loss, and a linear "

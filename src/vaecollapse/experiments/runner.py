@@ -78,7 +78,7 @@ def variants(exp: Experiment, profile: str, data_root: str | None = None
         for v in s.values:
             vals = {s.param: v}
             out.append((f"s{i}-{s.param}={_value_name(v)}", s, vals,
-                        variant_options(exp, profile, {**s.options, **vals}, data_root)))
+                        variant_options(exp, profile, {**s.options_for(profile), **vals}, data_root)))
     return out
 
 
@@ -147,7 +147,8 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     meta = {"name": name, "title": exp.title, "profile": profile,
             "settings": {"base": exp.options(profile),
                          "series": [{"label": s.label, "param": s.param, "values": list(s.values),
-                                     "options": s.options} for s in exp.series],
+                                     "options": s.options_for(profile)}
+                                    for s in exp.series],
                          "epsilon": exp.epsilon, "delta": exp.delta},
             "seconds": time.perf_counter() - t0,
             "training_seconds": sum(json.loads(line)["seconds"] for r in records
