@@ -5,9 +5,9 @@ Each :class:`Experiment` names its data and model (shared `train` options), the 
 (``check``), and its estimated minutes per profile on 2 CPU cores. Profiles: ``quick`` (the
 embedded MNIST, reduced epochs) and ``paper`` (the paper's settings; point ``mnist:root=DIR`` at
 the full data with ``--data-root``). Quick minutes were measured on 2 CPU cores (the whole
-quick suite: ~25 min on a fresh clone); paper minutes are estimated from them by ``benchmarks/paper_times.py``
-(measured epochs scaled to the full data and the paper's epochs, plus timed importance
-sampling; see ``benchmarks/RESULTS-paper-times.md``).
+quick suite: ~25 min on a fresh clone); paper minutes are estimated from them by
+``benchmarks/paper_times.py`` (measured epochs scaled to the full data and the paper's epochs,
+plus timed importance sampling; see ``benchmarks/RESULTS-paper-times.md``).
 
 Non-linear experiments follow the paper's **nominal β**: its non-linear scripts minimised
 ‖y − μ‖²/η_dec² + β·KL, so the true β-ELBO weight is nominal / 2 (β, β1 and β2 alike). Entries
