@@ -146,7 +146,7 @@ def test_sweep_table_json_and_png(tmp_path, paired_npz):
     (["--sweep", "beta=-1,2"], "> 0"),
     (["--data", "npz:/no/such/file.npz"], "does not exist"),
     (["--data", "mnist:colour=red"], "colour"),
-    (["--data", "mnist:part=test"], "test"),
+    (["--data", "mnist:part=validation"], "part=test"),
 ])
 def test_bad_input_exit_2_one_line(args, needle):
     code, text = run("predict", "--data", "mnist:n=50", *args) if "--data" not in args else run(

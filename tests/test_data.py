@@ -179,12 +179,12 @@ def test_bad_value_message_lists_choices():
 
 
 def test_embedded_mnist(mnist):
-    assert mnist.n == 10_000 and mnist.dim_x == 784 and mnist.dim_y == 0
-    assert mnist.x.shape == (10_000, 784) and mnist.x.dtype == np.float32
+    assert mnist.n == 8_000 and mnist.dim_x == 784 and mnist.dim_y == 0  # the train part
+    assert mnist.x.shape == (8_000, 784) and mnist.x.dtype == np.float32
     assert mnist.x.flags.c_contiguous
     assert mnist.y is None and mnist.split is None and mnist.x_shape == (28, 28)
     assert mnist.spec == "mnist"
-    assert mnist.labels.dtype == np.int64 and mnist.labels.shape == (10_000,)
+    assert mnist.labels.dtype == np.int64 and mnist.labels.shape == (8_000,)
     assert set(np.unique(mnist.labels).tolist()) == set(range(10))
     assert np.all(np.diff(mnist.labels) >= 0)  # package order: all 0s, then 1s, ...
     k = np.rint(mnist.x.astype(np.float64) * 255)
@@ -197,8 +197,9 @@ def test_embedded_mnist(mnist):
 
 def test_embedded_mnist_part(mnist):
     assert load("mnist:part=train").n == mnist.n
-    message = data_error(load, "mnist:part=test", match="root=")
-    assert "train" in message
+    assert load("mnist:part=test").n == 2_000
+    message = data_error(load, "mnist:part=validation", match="part=test")
+    assert "part=train" in message
 
 
 def test_digit_filter(mnist):
@@ -219,13 +220,13 @@ def test_subsample(mnist):
     assert a.n == 50
     assert np.array_equal(a.x, b.x) and np.array_equal(a.labels, b.labels)
     assert not np.array_equal(a.x, c.x)
-    index = np.random.default_rng(3).permutation(10_000)[:50]
+    index = np.random.default_rng(3).permutation(8_000)[:50]
     assert np.array_equal(a.x, mnist.x[index])
     assert np.array_equal(a.labels, mnist.labels[index])
     default = load("mnist:n=50")
-    assert np.array_equal(default.x, mnist.x[np.random.default_rng(0).permutation(10_000)[:50]])
-    message = data_error(load, "mnist:n=10001", match="10000")
-    assert "n=10001" in message
+    assert np.array_equal(default.x, mnist.x[np.random.default_rng(0).permutation(8_000)[:50]])
+    message = data_error(load, "mnist:n=8001", match="8000")
+    assert "n=8001" in message
     message = data_error(load, "mnist:digit=5,n=5000")
     assert str(int(np.sum(mnist.labels == 5))) in message
 

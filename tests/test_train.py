@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaecollapse.data import load
+from vaecollapse.data import evaluation_index, load
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.models import VAE
 from vaecollapse.models.base import Output
@@ -320,13 +320,13 @@ def test_loss_is_recon_plus_weighted_kl(tmp_path, family):
 
 def test_epoch_metrics_match_an_independent_recomputation(tmp_path):
     """Last epoch's kl_per_dim / active_units / n_collapsed, recomputed from the saved weights with
-    torch.distributions on the first eval_points rows, against the prior N(0, η_enc² I)."""
+    torch.distributions on the run's evaluation sample, against the prior N(0, η_enc² I)."""
     eta_enc = 1.3
     cfg = make_cfg("mnist:n=300", "vae", "mlp", latent=4, epochs=2, eta_enc=eta_enc)
     run = tmp_path / "run"
     train(cfg, run, progress=False)
     _, model, _ = load_model(run)
-    x = torch.from_numpy(load(cfg.data).x[:cfg.eval_points])
+    x = torch.from_numpy(load(cfg.data).x[evaluation_index(300, cfg.eval_points, cfg.eval_seed)])
     with torch.no_grad():
         mean, logvar = model.encode(x)
     kl = kl_divergence(Normal(mean.double(), (0.5 * logvar.double()).exp()),

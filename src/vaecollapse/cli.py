@@ -349,7 +349,8 @@ def diagnose(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `vaecollapse train`.")],
     data: Annotated[str | None, typer.Option(
         help="Evaluate on this data spec instead of the run's training data (e.g. part=test).")] = None,
-    points: Annotated[int, typer.Option(help="Evaluate on the first N points (0 = all).")] = 2000,
+    points: Annotated[int, typer.Option(
+        help="Evaluate on N points drawn at random (with --seed) from the data (0 = all).")] = 2000,
     is_samples: Annotated[int, typer.Option(
         help="Importance samples per point for the log-likelihood (0 = skip).")] = 1000,
     epsilon: Annotated[float, typer.Option(help="ε for the collapsed set: KL_i < ε.")] = 1e-2,
@@ -383,7 +384,10 @@ def diagnose(
             raise UserError(f"{spec!r} has different dimensions from the run's training data")
         full = (x, y)  # the closed form (linear models) uses the moments of all the data
         if points:
-            x, y = x[:points], None if y is None else y[:points]
+            from vaecollapse.data import evaluation_index
+
+            keep = torch.from_numpy(evaluation_index(x.shape[0], points, seed))
+            x, y = x[keep], None if y is None else y[keep]
         gen = torch.Generator().manual_seed(seed)
         result = diagnose_fn(model, x, y, epsilon=epsilon, delta=delta, is_samples=is_samples,
                              generator=gen, theory_data=full)

@@ -214,7 +214,9 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
                        max_points: int = 2000) -> float:
     """I(x; z) under q, the estimator of He et al. 2019 (their ``calc_mi``), in float64.
 
-    On the first N ≤ ``max_points`` points, draw one z_j ~ q(z|x_j) per point; then
+    On N ≤ ``max_points`` points (all of them, or a fixed random sample of ``max_points``:
+    :func:`vaecollapse.data.evaluation_index` with seed 0, never the first N), draw one
+    z_j ~ q(z|x_j) per point; then
 
         I = E_x[−H(q(z|x))] − E_j[log q_agg(z_j)],
         −H(q(z|x)) = −½ Σ_i (log 2π + 1 + log s_i²(x)),
@@ -225,8 +227,11 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
     Σ_i (z_ji − μ_ki)²/s_ki² = (z_j²)·(1/s_k²) − 2 z_j·(μ_k/s_k²) + Σ_i μ_ki²/s_ki², i.e. two matrix
     products per chunk of rows j (at most ``MI_CHUNK_ELEMENTS / N`` rows at a time).
     """
-    mu = post.mean.detach()[:max_points].to(torch.float64)
-    logvar = torch.as_tensor(post.logvar).detach()[:max_points].to(torch.float64).expand_as(mu)
+    from vaecollapse.data import evaluation_index
+
+    keep = torch.from_numpy(evaluation_index(post.mean.shape[0], max_points)).to(post.mean.device)
+    mu = post.mean.detach()[keep].to(torch.float64)
+    logvar = torch.as_tensor(post.logvar).detach().expand_as(post.mean)[keep].to(torch.float64)
     n, d = mu.shape
     if n == 0:
         raise ValueError("mutual_information needs at least one point")

@@ -54,7 +54,12 @@ class TrainingDiverged(UserError):
 class TrainConfig:
     """Training settings. ``clip``: maximum gradient norm (None = no clipping). ``schedule``:
     ``constant`` learning rate, or ``cosine`` annealing from ``lr`` to 0 over all steps (lets
-    stochastic training settle on the optimum, e.g. to check a closed form)."""
+    stochastic training settle on the optimum, e.g. to check a closed form).
+
+    Evaluation (per-epoch metrics and the final diagnostics) uses ``eval_points`` points drawn
+    at random from ``eval_data`` (default: the training data, e.g. ``mnist:part=test`` for a
+    held-out part) with ``eval_seed`` — the same points for every run that shares them, whatever
+    its training seed (:func:`vaecollapse.data.evaluation_index`)."""
 
     data: str
     model: ModelConfig
@@ -66,6 +71,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_points: int = 2000
+    eval_data: str | None = None
+    eval_seed: int = 0
     epsilon: float = 1e-2
     delta: float = 0.05
     diagnostics_is_samples: int = 100
@@ -128,6 +135,24 @@ def load_run_data(spec: str, family: str):
     return ds, x, y
 
 
+def _check_same_shape(train_ds, eval_ds) -> None:
+    if (train_ds.dim_x, train_ds.dim_y) != (eval_ds.dim_x, eval_ds.dim_y):
+        raise UserError(f"the evaluation data {eval_ds.spec!r} has dimensions (x {eval_ds.dim_x}, "
+                        f"y {eval_ds.dim_y}) unlike the training data {train_ds.spec!r} (x "
+                        f"{train_ds.dim_x}, y {train_ds.dim_y})")
+
+
+def evaluation_data(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor | None):
+    """The evaluation points (x, y) of a run: ``cfg.eval_points`` drawn with ``cfg.eval_seed`` from
+    ``cfg.eval_data`` (or from the training tensors ``x``, ``y`` when it is None)."""
+    from vaecollapse.data import evaluation_index
+
+    if cfg.eval_data:
+        _, x, y = load_run_data(cfg.eval_data, cfg.model.family)
+    idx = torch.from_numpy(evaluation_index(x.shape[0], cfg.eval_points, cfg.eval_seed))
+    return x[idx.to(x.device)], None if y is None else y[idx.to(y.device)]
+
+
 def model_config_for(dataset, family: str, backbone: str, latent_dim: int, **kwargs) -> ModelConfig:
     """A ModelConfig whose input sizes and image shapes match ``dataset``."""
     return ModelConfig(
@@ -159,7 +184,8 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         seed: int = 0, device: str = "auto", **evaluation) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
     and the paper's experiments). Loads the data spec to size the model. ``evaluation`` may set
-    TrainConfig's eval_points, epsilon, delta and diagnostics_is_samples."""
+    TrainConfig's eval_points, eval_data, eval_seed, epsilon, delta and
+    diagnostics_is_samples."""
     from vaecollapse.models import FAMILIES
 
     if model not in FAMILIES:
@@ -175,9 +201,12 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                             "--sigma1/--sigma2 are for the MHVAE")
         hp = {"beta": 1.0 if beta is None else beta, "sigma": sigma}
     ds, _, _ = load_run_data(data, model)
+    if evaluation.get("eval_data"):
+        _check_same_shape(ds, load_run_data(evaluation["eval_data"], model)[0])
     mcfg = model_config_for(ds, model, backbone, int(latent_dim), hidden=parse_hidden(hidden),
                             eta_enc=eta_enc, eta_dec=eta_dec, **hp)
-    unknown = set(evaluation) - {"eval_points", "epsilon", "delta", "diagnostics_is_samples"}
+    unknown = set(evaluation) - {"eval_points", "eval_data", "eval_seed", "epsilon", "delta",
+                                 "diagnostics_is_samples"}
     if unknown:
         raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
@@ -313,8 +342,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
     x, y = x.to(device), None if y is None else y.to(device)
     n = x.shape[0]
     steps_per_epoch = -(-n // cfg.batch_size)
-    ev = torch.arange(min(n, cfg.eval_points), device=device)
-    x_eval, y_eval = x[ev], None if y is None else y[ev]
+    x_eval, y_eval = evaluation_data(cfg, x, y)
+    x_eval, y_eval = x_eval.to(device), None if y_eval is None else y_eval.to(device)
     bar = _Progress(progress, cfg.epochs, start)
     last_epoch = start
     try:
@@ -365,7 +394,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
         bar.close()
     finished = last_epoch >= cfg.epochs
     if finished and (last_epoch > start or not (out / DIAGNOSTICS).exists()):
-        write_final_diagnostics(model, cfg, x, y, out)
+        write_final_diagnostics(model, cfg, x_eval, y_eval, (x, y), out)
     return history[-1] if history else {}
 
 
@@ -385,17 +414,18 @@ def _finite(value) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def write_final_diagnostics(model: LatentModel, cfg: TrainConfig, x, y, out: Path) -> dict:
-    """Diagnostics of the finished model on (up to ``eval_points`` of) the training data; the
-    closed-form comparison (linear models) uses the moments of all the training data."""
+def write_final_diagnostics(model: LatentModel, cfg: TrainConfig, x_eval, y_eval, train_data,
+                            out: Path) -> dict:
+    """Diagnostics of the finished model on its evaluation points (:func:`evaluation_data`); the
+    closed-form comparison (linear models) uses the moments of all the training data
+    ``train_data`` = (x, y)."""
     from vaecollapse.diagnostics import diagnose
 
-    k = min(x.shape[0], cfg.eval_points)
-    gen = torch.Generator(device=x.device).manual_seed(cfg.seed + 31)
+    gen = torch.Generator(device=x_eval.device).manual_seed(cfg.seed + 31)
     model.eval()
-    result = diagnose(model, x[:k], None if y is None else y[:k], epsilon=cfg.epsilon,
+    result = diagnose(model, x_eval, y_eval, epsilon=cfg.epsilon,
                       delta=cfg.delta, is_samples=cfg.diagnostics_is_samples, generator=gen,
-                      theory_data=(x, y))
+                      theory_data=train_data)
     atomic_write_json(out / DIAGNOSTICS, result)
     return result
 

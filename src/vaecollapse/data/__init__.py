@@ -2,7 +2,8 @@
 
 Spec strings (see :mod:`vaecollapse.data.spec`)::
 
-    mnist                                  embedded 10,000 MNIST digits (train part only)
+    mnist                                  embedded MNIST digits: part=train (8,000, the
+                                           default) or part=test (2,000), see below
     mnist:root=DIR / idx:DIR               full MNIST-format IDX dataset (part=train|test)
     synthetic:corr=random,n=1000,dim=128,seed=0
     npz:PATH                               arrays x, optional y and labels
@@ -10,6 +11,12 @@ Spec strings (see :mod:`vaecollapse.data.spec`)::
 Image options: ``digit=K`` / ``digits=K,L,...``, ``split=quarter|half``, ``n=N``,
 ``seed=S``, ``part=train|test``; applied in the order part -> digits -> n -> split.
 Image pixels are float32 ``byte / 255`` in [0, 1].
+
+The embedded file holds 10,000 digits of the MNIST training set. Its ``part=test`` is a fixed
+held-out fifth, stratified by label (:func:`embedded_test_mask`): the digits of each label, in a
+seeded random order, every fifth to the test part — 2,000 test and 8,000 train digits, each
+label's share equal to within one digit. Full IDX data (``mnist:root=DIR``) has MNIST's own
+train / test files.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from vaecollapse.data.spec import (
 from vaecollapse.data.synthetic import CORRELATIONS, DEFAULTS, make_synthetic
 from vaecollapse.errors import DataError
 
-__all__ = ["DataError", "Dataset", "from_arrays", "load", "parse_spec"]
+__all__ = ["DataError", "Dataset", "evaluation_index", "from_arrays", "load", "parse_spec"]
 
 _EMBEDDED = "mnist10k.npz"
 _SIDE = 28
@@ -190,6 +197,16 @@ def from_arrays(x: Any, y: Any = None, labels: Any = None, *, spec: str = "array
     return Dataset(x=x32, y=y32, labels=lab64, spec=spec)
 
 
+def evaluation_index(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Indices of an evaluation subset of ``min(k, n)`` of ``n`` rows (all of them for ``k`` ≤ 0):
+    a uniform random sample without replacement drawn from ``seed``, in increasing order. Never
+    "the first k" — datasets are often stored sorted (the embedded digits are sorted by label).
+    The same (n, k, seed) always gives the same points."""
+    if k <= 0 or k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
 # ---------------------------------------------------------------------------
 # Loading from spec strings
 # ---------------------------------------------------------------------------
@@ -205,6 +222,22 @@ def _subsample_index(count: int, options: dict[str, str], what: str) -> np.ndarr
                         f"use n={count} or less.")
     seed = parse_int("seed", options.get("seed", "0"), minimum=0)
     return np.random.default_rng(seed).permutation(count)[:n]
+
+
+EMBEDDED_TEST_EVERY = 5  # one digit in five of each label is held out as the test part
+_EMBEDDED_SPLIT_SEED = 20240507
+
+
+def embedded_test_mask(labels: np.ndarray) -> np.ndarray:
+    """The fixed test part of the embedded digits: all digits sorted by label, shuffled within a
+    label by a fixed seed, and every ``EMBEDDED_TEST_EVERY``-th of that order held out — one in
+    five overall, and each label's share of each part equal to its share of the data to within
+    one digit."""
+    order = np.random.default_rng(_EMBEDDED_SPLIT_SEED).permutation(len(labels))
+    order = order[np.argsort(labels[order], kind="stable")]
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[order[::EMBEDDED_TEST_EVERY]] = True
+    return mask
 
 
 @functools.cache
@@ -252,11 +285,10 @@ def _load_images(spec: str, source: str, path: str | None, options: dict[str, st
         parse_int("seed", options["seed"], minimum=0)
     root = path if source == "idx" else options.get("root")
     if root is None:
-        if part == "test":
-            raise DataError("The embedded MNIST subset has only training digits, so part=test is "
-                            "not available; use mnist:root=DIR with the full MNIST IDX files.")
         images, labels = _embedded_mnist()
-        what = "the embedded MNIST subset"
+        keep = embedded_test_mask(labels) == (part == "test")
+        images, labels = images[keep], labels[keep]
+        what = f"the embedded MNIST subset (part={part})"
     else:
         if not root:
             raise DataError("mnist:root= needs a directory, e.g. mnist:root=/data/mnist.")
