@@ -1,0 +1,178 @@
+"""The reproduction figures: seed means with min–max bands over seeds, the theory overlaid.
+
+Headless (matplotlib's Agg canvas is chosen per figure, never by a global ``matplotlib.use``),
+fonts no smaller than 8 pt, titles wrapped to the figure width.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+FONT = 9
+SMALL = 8
+
+
+def new_figure(*args, **kwargs):
+    """A figure and axes on the Agg canvas (no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    size = kwargs.pop("figsize", None)
+    fig = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(*args, **kwargs)
+    return fig, axes
+
+
+def suptitle(fig, text: str, fontsize: float = FONT) -> None:
+    """A figure title wrapped to the figure's width (each line of ``text`` wrapped alone)."""
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.55 * fontsize)))
+    lines = [w for line in text.split("\n") for w in textwrap.wrap(line, chars) or [""]]
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
+def save(fig, path: Path) -> str:
+    from vaecollapse.io import atomic_savefig
+
+    atomic_savefig(fig, path, dpi=110)
+    return path.name
+
+
+def band(ax, x, runs: np.ndarray, color: str, label: str, log: bool = True) -> None:
+    """Seed mean of ``runs`` (seeds × points) as a line, min–max over seeds as a shaded band."""
+    runs = np.atleast_2d(np.asarray(runs, dtype=float))
+    line = ax.semilogx if log else ax.plot
+    line(x, runs.mean(0), "o-", ms=3, color=color, label=label)
+    if len(runs) > 1:
+        ax.fill_between(x, runs.min(0), runs.max(0), color=color, alpha=0.2, lw=0)
+
+
+def curves_figure(panels, epsilon: float, delta: float, title: str, path: Path) -> str:
+    """(ε,δ) curves: one panel per series; ``panels`` = [(series label, level, latent_dim,
+    theory kind, [(value label, eps grid, seeds × eps curves, predicted, inactive modes per seed)])]."""
+    fig, axes = new_figure(1, len(panels), figsize=(4.8 * len(panels), 4.0), squeeze=False)
+    for ax, (label, level, latent, kind, lines) in zip(axes[0], panels, strict=True):
+        for j, (vlabel, eps, curves, predicted, inactive) in enumerate(lines):
+            band(ax, eps, curves, f"C{j}", vlabel)
+            if predicted is not None:
+                ax.axhline(predicted / latent, color=f"C{j}", ls="--", lw=1)
+            if inactive:
+                ax.plot([eps[-1] * 2.5], [np.mean(inactive) / latent], "D", ms=5, color=f"C{j}",
+                        mec="k", mew=0.5, clip_on=False)
+        ax.axvline(epsilon, color="k", ls=":", lw=1)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(r"$\varepsilon$", fontsize=FONT)
+        ax.set_ylabel(f"fraction of collapsed dims ({level})", fontsize=FONT)
+        note = f"dashed: {kind}; " if kind else ""
+        ax.set_title(f"{label}\n({note}◆ 1 − active modes / d; band: min–max over seeds)",
+                     fontsize=SMALL)
+        ax.tick_params(labelsize=SMALL)
+        ax.legend(fontsize=SMALL)
+    suptitle(fig, f"{title}; δ = {delta:g}")
+    return save(fig, path)
+
+
+def bars_figure(labels, colors, metrics, title: str, path: Path, note: str = "") -> str:
+    """Bar charts of seed means with min–max error bars: ``metrics`` = [(title, [seed values per
+    bar])]."""
+    fig, axes = new_figure(1, len(metrics), figsize=(4.6 * len(metrics), 4.0))
+    for ax, (name, groups) in zip(np.atleast_1d(axes), metrics, strict=True):
+        means = np.array([np.nan if not g else np.mean(g) for g in groups])
+        lo = np.array([np.nan if not g else np.min(g) for g in groups])
+        hi = np.array([np.nan if not g else np.max(g) for g in groups])
+        x = np.arange(len(groups))
+        ax.bar(x, means, color=colors)
+        ax.errorbar(x, means, yerr=[means - lo, hi - means], fmt="none", ecolor="k", lw=1,
+                    capsize=2)
+        ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=SMALL)
+        ax.tick_params(labelsize=SMALL)
+        ax.set_title(name, fontsize=FONT)
+    suptitle(fig, title + (f"\n{note}" if note else "") + "\n(bars: seed mean; whiskers: min–max)")
+    return save(fig, path)
+
+
+def linear_sweep_figure(param, fine, curve, xs, measured, per_dim, epsilon, delta, title,
+                        path: Path) -> str:
+    """Closed-form active modes (step curve) against the trained ones: every seed as a dot, the
+    seed mean with min–max whiskers."""
+    fig, ax = new_figure(figsize=(6.4, 4.4))
+    ax.step(fine, curve, where="post", color="k", lw=1.5, label="closed form")
+    m = np.asarray(measured, dtype=float)  # values × seeds
+    for k in range(m.shape[1]):
+        ax.plot(xs, m[:, k], ".", color="C3", alpha=0.5, ms=5)
+    ax.errorbar(xs, m.mean(1), yerr=[m.mean(1) - m.min(1), m.max(1) - m.mean(1)], fmt="o",
+                color="C3", capsize=3,
+                label=r"trained: active modes (eigenvalues of Cov$_x\,\mu(x)$ > 0.01)")
+    pd = np.asarray(per_dim, dtype=float)
+    ax.plot(xs, pd.mean(1), "x", color="C0", ms=6,
+            label=f"trained: dims not (ε={epsilon:g}, δ={delta:g})-collapsed (seed mean)")
+    ax.set_xscale("log")
+    ax.set_xlabel(param, fontsize=FONT)
+    ax.set_ylabel("active modes", fontsize=FONT)
+    ax.tick_params(labelsize=SMALL)
+    ax.legend(fontsize=SMALL)
+    suptitle(fig, title + "\n(dots: seeds; whiskers: min–max over seeds)")
+    return save(fig, path)
+
+
+def grid_heatmaps(grid, panels, latent: int, title: str, path: Path) -> str:
+    """Heat maps over the β1 × β2 grid (rows β1, columns β2): ``panels`` = [(matrix of seed means,
+    matrix of 'lo–hi' labels or None, title)]."""
+    k = len(grid)
+    fig, axes = new_figure(1, len(panels), figsize=(3.9 * len(panels), 3.9))
+    for ax, (mat, spread, name) in zip(axes, panels, strict=True):
+        ax.imshow(mat, cmap="viridis", vmin=0, vmax=latent, origin="lower")
+        for i in range(k):
+            for j in range(k):
+                v = mat[i, j]
+                text = "—" if np.isnan(v) else f"{v:.3g}"
+                if spread is not None and spread[i][j]:
+                    text += f"\n({spread[i][j]})"
+                ax.text(j, i, text, ha="center", va="center", fontsize=SMALL,
+                        color="w" if np.isnan(v) or v < latent / 2 else "k")
+        ax.set_xticks(range(k), [f"{g:g}" for g in grid], fontsize=SMALL)
+        ax.set_yticks(range(k), [f"{g:g}" for g in grid], fontsize=SMALL)
+        ax.set_xlabel("β2 (nominal)", fontsize=FONT)
+        ax.set_ylabel("β1 (nominal)", fontsize=FONT)
+        ax.set_title(name, fontsize=FONT)
+    suptitle(fig, title)
+    return save(fig, path)
+
+
+def reconstructions_figure(grid, mosaics, titles, title: str, path: Path) -> str:
+    """A k × k grid of 2 × 2 reconstruction mosaics (rows β1, columns β2)."""
+    k = len(grid)
+    fig, axes = new_figure(k, k, figsize=(2.0 * k, 2.1 * k), squeeze=False)
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            if mosaics[i][j] is not None:
+                ax.imshow(mosaics[i][j], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(titles[i][j], fontsize=SMALL)
+    suptitle(fig, title, fontsize=SMALL)
+    return save(fig, path)
+
+
+def agreement_figure(cf, num, th, instances: int, title: str, path: Path) -> str:
+    """Closed form against the numerical minimiser (random instances) and against SGD training."""
+    fig, (a1, a2) = new_figure(1, 2, figsize=(9, 4))
+    a1.plot(cf, num, "o", ms=3)
+    lim = [0, max(max(cf), max(num)) * 1.05 + 1e-9]
+    a1.plot(lim, lim, "k--", lw=1)
+    a1.set_xlabel("closed form (λ, ω)", fontsize=FONT)
+    a1.set_ylabel("numerical minimiser", fontsize=FONT)
+    a1.set_title(f"{instances} random instances", fontsize=FONT)
+    for key, mk in (("lambda", "o"), ("omega", "s"), ("sigma", "^")):
+        a2.plot(th[f"{key}_theory"], th[key], mk, mfc="none", label=key)
+    top = max(max(th["lambda_theory"]), max(th["omega_theory"]), max(th["sigma_theory"])) * 1.05
+    a2.plot([0, top], [0, top], "k--", lw=1)
+    a2.set_xlabel("closed form", fontsize=FONT)
+    a2.set_ylabel("trained by SGD on MNIST", fontsize=FONT)
+    a2.legend(fontsize=SMALL)
+    suptitle(fig, title)
+    return save(fig, path)
