@@ -192,9 +192,11 @@ def test_markdown_summary_first_and_image_links_exist(out):
     summary = text.index("## Summary")
     assert summary < first_section
     table = text[summary:first_section]
+    escaped = {"fig2a": r"Collapse grows with β \<b\>\& stays\</b\>.",
+               "fig3": r"Larger η\_dec \| collapses more."}
     for name, (claim, holds, _) in CLAIMS.items():
         verdict = {True: "HOLDS", False: "DOES NOT HOLD", None: "UNDECIDED"}[holds]
-        md_claim = claim.replace("|", "\\|").replace("<b>", "\\<b>").replace("</b>", "\\</b>")
+        md_claim = escaped.get(name, claim)
         line = next(li for li in table.splitlines() if md_claim in li)
         assert f"[{name}]" in line and f"**{verdict}**" in line
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
@@ -278,3 +280,33 @@ def test_run_time_shows_training_summed_over_runs(tmp_path):
     (True, "unknown"), ("12", "unknown")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_claim_tables_data_facts_and_literal_user_strings(tmp_path):
+    d = tmp_path / "fig2b"
+    d.mkdir()
+    evil = "![pwn](http://example.invalid/x.png) [link](javascript:x) <script>x</script> *b*"
+    claim = {"experiment": "fig2b", "claim": f"larger β ⇒ more collapse {evil}", "holds": True,
+             "evidence": "β: ρ = +0.85, p = 0.001, 12 runs",
+             "statistic": [{"test": "spearman-permutation", "rho": 0.85, "p": 0.001}],
+             "table": {"header": ["series", "value", "mean"],
+                       "rows": [["β", "0.1", "0.41 ± 0.02 (3 seeds)"], ["β", "2", evil]],
+                       "notes": ["NLLs at different η_dec are not comparable"]}}
+    (d / "claims.json").write_text(json.dumps([claim]), encoding="utf-8")
+    (d / "meta.json").write_text(json.dumps({
+        "name": "fig2b", "title": "t", "profile": "quick", "data": ["mnist:split=quarter"],
+        "eval_data": ["mnist:split=quarter,part=test"], "data_root": "/data/[red]mnist", "seeds": 3,
+        "figures": [], "tables": [], "notes": [evil]}), encoding="utf-8")
+    md, page = write_report(tmp_path)
+    text = md.read_text(encoding="utf-8")
+    assert "| β | 0.1 | 0.41 ± 0.02 (3 seeds) |" in text
+    assert "evaluated on mnist:split=quarter,part=test" in text and "3 seed(s)" in text
+    assert "/data/\\[red\\]mnist" in text
+    assert "*NLLs at different η\\_dec are not comparable*" in text
+    # no user string becomes an image, a link, a tag or emphasis
+    assert not re.search(r"(?<!\\)!\[", text)
+    assert not re.search(r"(?<!\\)<script", text) and not re.search(r"(?<!\\)\*b(?<!\\)\*", text)
+    assert "\\!\\[pwn\\](http://example.invalid/x.png)" in text
+    html_text = page.read_text(encoding="utf-8")
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text
+    assert '<div class="scroll"><table>' in html_text and "0.41 ± 0.02 (3 seeds)" in html_text

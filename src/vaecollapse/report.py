@@ -5,10 +5,13 @@ Contract of the directory DIR: one sub-directory DIR/NAME per experiment (NAME l
 ``verify-thm1``, ``table-cvae``) holding
 
 - ``claims.json`` — a JSON list of ``{"experiment": NAME, "claim": "one sentence",
-  "holds": true | false | null, "evidence": "text with the numbers"}`` (null: the run was too
-  small to decide). Its presence marks the experiment finished; a directory without it is
+  "holds": true | false | null, "evidence": "one short sentence with the key numbers"}`` (null:
+  undecided), optionally with ``"statistic"`` (the test behind the verdict) and ``"table":
+  {"header": [...], "rows": [[...]], "notes": [...]}`` (the numbers per grid point, shown under
+  the claim). Its presence marks the experiment finished; a directory without it is
   reported as "not run / unfinished".
-- ``meta.json`` — ``{"name", "title", "profile" ("quick" | "paper"), "settings": {...},
+- ``meta.json`` — ``{"name", "title", "profile" ("quick" | "paper"), "data", "eval_data"
+  (the data specs trained and evaluated on), "data_root", "seeds", "settings": {...},
   "seconds": float (wall time of the invocation that finished it), "training_seconds": float
   (optional: epoch times summed over all its runs, including resumed ones),
   "versions": {"vaecollapse", "torch", "numpy", "python"},
@@ -41,7 +44,6 @@ from vaecollapse.io import atomic_write_text
 
 MAX_TABLE_ROWS = 60
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 HOLDS, FAILS, UNDECIDED = "HOLDS", "DOES NOT HOLD", "UNDECIDED"
 NOT_RUN, ERROR = "NOT RUN / UNFINISHED", "ERROR"
@@ -57,6 +59,8 @@ class Claim:
     claim: str
     verdict: str
     evidence: str
+    table: Table | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -143,9 +147,25 @@ def _read_claims(d: Path, exp: Experiment) -> None:
             exp.problems.append(f"claim {i + 1}: 'holds' is {c.get('holds')!r}, "
                                 "not true, false or null")
             verdict = ERROR
-        exp.claims.append(Claim(text, verdict, evidence))
+        table, notes = _claim_table(c.get("table"), i, exp)
+        exp.claims.append(Claim(text, verdict, evidence, table, notes))
     if not data:
         exp.problems.append("claims.json lists no claims")
+
+
+def _claim_table(value: Any, i: int, exp: Experiment) -> tuple[Table | None, list[str]]:
+    """A claim's per-grid-point table ({"header", "rows", "notes"}), or None; malformed → problem."""
+    if value is None:
+        return None, []
+    ok = (isinstance(value, dict) and isinstance(value.get("header"), list)
+          and isinstance(value.get("rows"), list) and all(isinstance(r, list) for r in value["rows"]))
+    if not ok:
+        exp.problems.append(f"claim {i + 1}: 'table' is not {{\"header\": [...], \"rows\": [[...]]}}")
+        return None, []
+    rows = [[str(c) for c in value["header"]]] + [[str(c) for c in r] for r in value["rows"]]
+    notes = value.get("notes") or []
+    return Table("", rows[:MAX_TABLE_ROWS + 1], len(value["rows"]), True), \
+        [str(n) for n in notes] if isinstance(notes, list) else [str(notes)]
 
 
 def _safe_name(name: Any) -> bool:
@@ -285,6 +305,24 @@ def _versions(meta: dict) -> str | None:
     return None if v is None else str(v)
 
 
+def _data_facts(meta: dict) -> str | None:
+    """'trained on …; evaluated on …; N seeds per grid point' from meta.json, if recorded."""
+    def specs(key):
+        v = meta.get(key)
+        return ", ".join(map(str, v)) if isinstance(v, list) else (None if v is None else str(v))
+
+    parts = []
+    if specs("data"):
+        parts.append(f"trained on {specs('data')}")
+    if specs("eval_data"):
+        parts.append(f"evaluated on {specs('eval_data')}")
+    if meta.get("data_root"):
+        parts.append(f"--data-root {meta['data_root']}")
+    if meta.get("seeds") is not None:
+        parts.append(f"{meta['seeds']} seed(s) per grid point")
+    return "; ".join(parts) or None
+
+
 def _notes(meta: dict) -> list[str]:
     notes = meta.get("notes") or []
     return [str(n) for n in notes] if isinstance(notes, list) else [str(notes)]
@@ -334,13 +372,24 @@ def _header_facts(exps: list[Experiment], generated: str) -> list[tuple[str, str
 # ------------------------------------------------------------------------------ Markdown
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&!|#~])")
+
+
 def _md(text: Any) -> str:
-    """Plain text for Markdown: what would read as an HTML tag is backslash-escaped."""
-    return _TAG_START.sub(r"\\<", str(text))
+    """Plain text for Markdown, escaped as report.html escapes its text: every character that can
+    start Markdown or HTML markup (backslash, backtick, * _ [ ] < > & ! | # ~) is backslash-escaped,
+    so a user's string (a path, a claim, a note) shows literally and never becomes a link, an
+    image, a tag or emphasis."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+class _Raw(str):
+    """Markdown written by the report itself (a link, bold text): not escaped again."""
 
 
 def _md_cell(text: Any) -> str:
-    return _md(" ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")) or " "
+    flat = " ".join(str(text).split())
+    return (flat if isinstance(text, _Raw) else _md(flat)) or " "
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -369,7 +418,7 @@ def render_markdown(exps: list[Experiment], generated: str) -> str:
         lines += ["No experiments found.", ""]
     else:
         lines += [_counts(exps), ""]
-        rows = [[f"[{e.name}](#{e.anchor})", c.claim, f"**{c.verdict}**", c.evidence]
+        rows = [[_Raw(f"[{_md(e.name)}](#{quote(e.anchor)})"), c.claim, _Raw(f"**{c.verdict}**"), c.evidence]
                 for e, c in _summary_rows(exps)]
         lines += _md_table(["Experiment", "Claim", "Verdict", "Evidence"], rows) + [""]
         problems = [(e, p) for e in exps for p in e.problems]
@@ -385,11 +434,16 @@ def render_markdown(exps: list[Experiment], generated: str) -> str:
             lines += ["**Problems:**", ""] + [f"- {_md(p)}" for p in e.problems] + [""]
         profile = e.meta.get("profile")
         lines += [f"Profile: {_md(profile or 'unknown')} · {_run_time(e.meta)}", ""]
+        facts = _data_facts(e.meta)
+        if facts:
+            lines += [f"Data: {_md(facts)}", ""]
         lines += ["### Claims", ""]
         for c in e.claims:
             ev = f" Evidence: {_md(c.evidence)}" if c.evidence else ""
-            lines.append(f"- **{c.verdict}** — {_md(c.claim)}{ev}")
-        lines.append("")
+            lines += [f"- **{c.verdict}** — {_md(c.claim)}{ev}", ""]
+            if c.table is not None and c.table.rows:
+                lines += _md_table(c.table.rows[0], c.table.rows[1:]) + [""]
+                lines += [f"*{_md(n)}*" for n in c.notes] + ([""] if c.notes else [])
         figs = [f for f in e.figures if f.data is not None]
         if figs:
             lines += ["### Figures", ""]
@@ -425,7 +479,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { border-bottom: 1px solid #ccc; padding-bottom: .15em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top; }
+div.scroll { max-width: 100%; overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
+#summary td:nth-child(4) { min-width: 22em; }
 th { background: #f0f0f0; }
 td.verdict { font-weight: bold; white-space: nowrap; }
 .holds { background: #d4edda; color: #155724; }
@@ -448,12 +505,12 @@ def _h(text: Any) -> str:
 
 def _html_table(header: list[str], rows: list[list[str]]) -> list[str]:
     width = max([len(header)] + [len(r) for r in rows]) or 1
-    out = ["<table>", "<thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in
-                                               header + [""] * (width - len(header))) + "</tr></thead>",
-           "<tbody>"]
+    out = ['<div class="scroll"><table>',
+           "<thead><tr>" + "".join(f"<th>{_h(c)}</th>" for c in
+                                   header + [""] * (width - len(header))) + "</tr></thead>", "<tbody>"]
     for r in rows:
         out.append("<tr>" + "".join(f"<td>{_h(c)}</td>" for c in r + [""] * (width - len(r))) + "</tr>")
-    return out + ["</tbody>", "</table>"]
+    return out + ["</tbody>", "</table></div>"]
 
 
 def _problems_html(items: list[str]) -> list[str]:
@@ -470,14 +527,14 @@ def render_html(exps: list[Experiment], generated: str) -> str:
     if not exps:
         out.append("<p>No experiments found.</p>")
     else:
-        out += [f"<p>{_h(_counts(exps))}</p>", '<table id="summary">',
+        out += [f"<p>{_h(_counts(exps))}</p>", '<div class="scroll"><table id="summary">',
                 "<thead><tr><th>Experiment</th><th>Claim</th><th>Verdict</th><th>Evidence</th></tr></thead>",
                 "<tbody>"]
         for e, c in _summary_rows(exps):
             out.append(f'<tr><td><a href="#{_h(e.anchor)}">{_h(e.name)}</a></td><td>{_h(c.claim)}</td>'
                        f'<td class="verdict {VERDICT_CLASS[c.verdict]}">{_h(c.verdict)}</td>'
                        f"<td>{_h(c.evidence)}</td></tr>")
-        out += ["</tbody>", "</table>"]
+        out += ["</tbody>", "</table></div>"]
         problems = [f"<b>{_h(e.name)}:</b> {_h(p)}" for e in exps for p in e.problems]
         if problems:
             out += ['<p class="problem"><b>Problems:</b></p>', *_problems_html(problems)]
@@ -492,11 +549,18 @@ def render_html(exps: list[Experiment], generated: str) -> str:
             out += _problems_html([_h(p) for p in e.problems])
         out.append(f'<p class="facts">Profile: {_h(e.meta.get("profile") or "unknown")} · '
                    f'{_h(_run_time(e.meta))}</p>')
+        facts = _data_facts(e.meta)
+        if facts:
+            out.append(f'<p class="facts">Data: {_h(facts)}</p>')
         out += ["<h3>Claims</h3>", "<ul>"]
         for c in e.claims:
             ev = f" <i>Evidence:</i> {_h(c.evidence)}" if c.evidence else ""
             out.append(f'<li><span class="verdict {VERDICT_CLASS[c.verdict]}">{_h(c.verdict)}</span> '
-                       f"{_h(c.claim)}{ev}</li>")
+                       f"{_h(c.claim)}{ev}")
+            if c.table is not None and c.table.rows:
+                out += _html_table(c.table.rows[0], c.table.rows[1:])
+                out += [f'<p class="note">{_h(n)}</p>' for n in c.notes]
+            out.append("</li>")
         out.append("</ul>")
         figs = [f for f in e.figures if f.data is not None]
         if figs:

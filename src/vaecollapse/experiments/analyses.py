@@ -327,7 +327,7 @@ def theory_agreement(exp, records: list[dict]) -> dict | None:
     holds = level_ok and (not testable or bool(t.holds))
     order = (f"rank correlation across the {len(names)} grid points {t.describe()}" if testable
              else f"ordering not testable ({'constant' if t.rho is None else 'too few points'})")
-    evidence = (f"linear theory vs trained collapsed modes: mean |error| {mae:.2g} of {latent} "
+    evidence = (f"linear theory vs trained collapsed modes: mean |error| {mae:.3g} of {latent} "
                 f"(tolerance {tol:g}); {order}")
     rows = [[n, stats.mean_sd([inactive(r) for r in points[n]]), f"{predicted[i]:g}"]
             for i, n in enumerate(names)]

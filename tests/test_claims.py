@@ -1,0 +1,151 @@
+"""The claim rules: Spearman permutation trends, exact permutation comparisons, step backs and the
+linear theory's agreement — against hand-derived values and brute-force oracles, with cases that
+must fail."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from vaecollapse.experiments import claims as stats
+from vaecollapse.experiments.analyses import _trend_claim, theory_agreement
+from vaecollapse.experiments.registry import Experiment, Series
+
+
+def _brute_force_p(x, y, direction):
+    """One-sided permutation p of Spearman's ρ by enumerating every ordering of y, with ranks and
+    correlations from numpy's own routines (argsort of argsort, corrcoef) — no shared code."""
+    def rank(v):
+        v = np.asarray(v, float)
+        r = np.empty(len(v))
+        for i, a in enumerate(v):  # average rank by counting
+            r[i] = np.sum(v < a) + (np.sum(v == a) - 1) / 2
+        return r
+
+    rx = rank(x)
+    obs = direction * np.corrcoef(rx, rank(y))[0, 1]
+    perms = np.array(list(itertools.permutations(rank(y))))  # every ordering of the ranks of y
+    a = rx - rx.mean()
+    b = perms - perms.mean(1, keepdims=True)
+    vals = direction * (b @ a) / np.sqrt((a @ a) * (b * b).sum(1))
+    return float(np.mean(vals >= obs - 1e-9))
+
+
+def test_spearman_hand_values():
+    assert stats.spearman([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69]) == pytest.approx(0.8)
+    assert stats.spearman([0, 1, 2, 3], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert stats.spearman([0, 1, 2], [5, 5, 5]) is None
+    # ties: x = 0,0,1,1 y = 1,2,3,4 → ranks .5,.5,2.5,2.5 vs 0,1,2,3 → ρ = 4/√20 = 0.894
+    assert stats.spearman([0, 0, 1, 1], [1, 2, 3, 4]) == pytest.approx(4 / math.sqrt(20))
+
+
+def test_one_seed_of_the_old_fig2b_series_does_not_hold():
+    """0.41, 0.58, 0.51, 0.69 was reported as HOLDS by the old rank rule; its exact one-sided
+    p is 4/24 (the identity and the three adjacent swaps reach ρ ≥ 0.8)."""
+    t = stats.trend([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69], +1)
+    assert t.rho == pytest.approx(0.8) and t.p == pytest.approx(4 / 24)
+    assert t.holds is False
+    assert "p = 0.17" in t.describe()
+
+
+@pytest.mark.parametrize("ys,direction,expect", [
+    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], +1, True),     # strictly rising: p = 1/720
+    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], -1, False),    # the other direction must fail
+    ([0.6, 0.5, 0.4, 0.3, 0.2, 0.1], +1, False),    # falling
+    ([0.3, 0.3, 0.3, 0.3], +1, None),                # saturated: undecided
+    ([0.2, 0.5, 0.1, 0.4, 0.3, 0.6], +1, False),    # noise
+])
+def test_trend_verdicts_including_cases_that_must_fail(ys, direction, expect):
+    assert stats.trend(range(len(ys)), ys, direction).holds is expect
+
+
+@pytest.mark.parametrize("x,y,direction", [
+    ([0, 0, 1, 1, 2, 2], [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], +1),
+    ([0, 0, 1, 1, 2, 2, 3], [3, 3, 2, 3, 1, 0, 0], -1),
+    ([0, 1, 2, 3, 4], [1, 3, 2, 5, 4], +1),
+])
+def test_exact_permutation_p_matches_brute_force(x, y, direction):
+    assert stats.trend(x, y, direction).p == pytest.approx(_brute_force_p(x, y, direction))
+
+
+def test_monte_carlo_p_is_close_to_the_exact_value():
+    """Nine points take the Monte Carlo route; the exact value by enumeration of 9! orderings."""
+    x = [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    y = [0.40, 0.47, 0.44, 0.46, 0.52, 0.43, 0.50, 0.49, 0.55]
+    assert len(y) > stats.EXACT_UP_TO
+    exact = _brute_force_p(x, y, +1)
+    assert stats.trend(x, y, +1).p == pytest.approx(exact, abs=0.006)
+
+
+def test_three_seeds_make_a_noisy_but_real_trend_significant():
+    """The fig2b series with 3 seeds of the same means and a spread of ±0.02: 12 points."""
+    rng = np.random.default_rng(0)
+    means = [0.41, 0.58, 0.51, 0.69]
+    x = [i for i in range(4) for _ in range(3)]
+    y = [means[i] + rng.uniform(-0.02, 0.02) for i in x]
+    t = stats.trend(x, y, +1)
+    assert t.holds is True and t.p < 0.01
+    # ... and the step back 0.58 → 0.51 is larger than the seed spread: named
+    groups = [[y[3 * i + k] for k in range(3)] for i in range(4)]
+    backs = stats.step_backs(["β 0.1", "β 0.5", "β 1", "β 2"], groups, +1)
+    assert len(backs) == 1 and backs[0].startswith("β 0.5 → β 1")
+    # a step back within the spread is not named
+    assert stats.step_backs(["a", "b"], [[0.5, 0.3, 0.7], [0.45, 0.25, 0.65]], +1) == []
+
+
+def test_comparison_exact_p_and_attainable_level():
+    c = stats.compare([3, 4, 5], [0, 1, 2])
+    assert c.p == pytest.approx(1 / 20) and c.min_p == pytest.approx(1 / 20) and c.holds is True
+    assert stats.compare([0, 1, 2], [3, 4, 5]).holds is False  # the reverse must fail
+    assert stats.compare([2, 1, 5], [0, 4, 3]).holds is False  # overlapping arms
+    two = stats.compare([3, 4], [0, 1])
+    assert two.min_p == pytest.approx(1 / 6) and two.holds is None  # 2 seeds cannot decide
+    assert "smallest attainable p" in two.describe()
+    # brute force: a = [2, 5, 6], b = [1, 3, 4]: splits with mean difference ≥ observed
+    pooled = [2, 5, 6, 1, 3, 4]
+    obs = np.mean([2, 5, 6]) - np.mean([1, 3, 4])
+    count = sum(np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(6) if i not in s])
+                >= obs - 1e-9 for s in itertools.combinations(range(6), 3))
+    assert stats.compare([2, 5, 6], [1, 3, 4]).p == pytest.approx(count / 20)
+
+
+def _run(series, param, value, seed, frac, predicted=None, kind="", modes=None, latent=16):
+    return {"run": f"{param}={value}_seed={seed}", "series": series, "values": {param: value},
+            "seed": seed, "collapsed_fraction": [frac], "n_collapsed": 0, "latent_dim": latent,
+            "kl_total": 1.0, "active_modes": modes, "predicted": predicted, "predicted_kind": kind,
+            "active_units_kl_fraction": 0.5}
+
+
+def test_a_claim_with_several_series_needs_every_series():
+    e = Experiment("x", "t", "claim", "curves", "increasing", {},
+                   (Series("β", "beta", (1.0, 2.0, 4.0)), Series("β1", "beta1", (1.0, 2.0, 4.0))),
+                   extra={"directions": {"β1": -1}})
+    rising = [_run("β", "beta", v, k, f + 0.01 * k) for v, f in ((1.0, .1), (2.0, .4), (4.0, .8))
+              for k in range(3)]
+    falling = [_run("β1", "beta1", v, k, f + 0.01 * k) for v, f in ((1.0, .8), (2.0, .4), (4.0, .1))
+               for k in range(3)]
+    from vaecollapse.experiments.analyses import grid_points
+
+    holds, evidence, tests = _trend_claim(e, grid_points(e, rising + falling))
+    assert holds is True and len(tests) == 2 and all(t["p"] <= 0.05 for t in tests)
+    assert "β: ρ = +0.95" in evidence and "β1: ρ = -0.95" in evidence
+    wrong = [{**r, "collapsed_fraction": [1 - r["collapsed_fraction"][0]]} for r in falling]
+    assert _trend_claim(e, grid_points(e, rising + wrong))[0] is False
+
+
+def test_linear_theory_agreement_fails_where_it_is_far_off():
+    """fig2b's one-seed numbers: linear theory 0, 0, 2, 10 collapsed vs ReLU 11, 14, 14, 15
+    (|errors| 11, 14, 12, 5: mean 10.5)."""
+    e = Experiment("x", "t", "c", "curves", "increasing", {}, ())
+    recs = [_run("β", "beta", v, 0, 0.5, predicted=p, kind="linear theory", modes=16 - m)
+            for v, p, m in ((0.1, 0, 11), (0.5, 0, 14), (1.0, 2, 14), (2.0, 10, 15))]
+    c = theory_agreement(e, recs)
+    assert c["holds"] is False and "mean |error| 10.5" in c["evidence"]
+    close = [_run("β", "beta", v, k, 0.5, predicted=p, kind="linear theory", modes=16 - p - k % 2)
+             for v, p in ((0.1, 0), (0.5, 2), (1.0, 5), (2.0, 9)) for k in range(3)]
+    good = theory_agreement(e, close)
+    assert good["holds"] is True, good["evidence"]
+    assert theory_agreement(e, [{**r, "predicted_kind": "closed form"} for r in close]) is None
