@@ -133,3 +133,16 @@ def test_mutual_information_samples_rather_than_truncates():
     mi = diagnostics.mutual_information(post, generator=torch.Generator().manual_seed(0),
                                         max_points=1000)
     assert mi == pytest.approx(np.log(2), abs=0.05)  # one bit: which cluster
+
+
+def test_train_cli_takes_evaluation_data_and_points(tmp_path):
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--out", str(run), "--model", "vae", "--backbone",
+                                   "linear", "--latent-dim", "2", "--epochs", "1", "--batch-size",
+                                   "4000", "--device", "cpu", "--eval-data", "mnist:part=test",
+                                   "--eval-points", "150"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["eval_data"], cfg["eval_points"]) == ("mnist:part=test", 150)
+    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "bad"), "--eval-points", "-1"])
+    assert res.exit_code == 2 and "eval_points" in res.output

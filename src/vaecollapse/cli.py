@@ -307,6 +307,11 @@ def train(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(
         help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).")] = None,
+    eval_data: Annotated[str | None, typer.Option(
+        help="Evaluate (per-epoch metrics, final diagnostics) on this data spec, e.g. "
+             "mnist:part=test \\[default: the training data].")] = None,
+    eval_points: Annotated[int, typer.Option(
+        help="Evaluation points, drawn at random with a fixed seed (0 = all).")] = 2000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
@@ -328,7 +333,8 @@ def train(
                 model=model, backbone=backbone, data=data, latent_dim=latent_dim, hidden=hidden,
                 beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc, eta_dec=eta_dec, sigma=sigma,
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
-                batch_size=batch_size, clip=clip, seed=seed, device=device)
+                batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
+                eval_points=eval_points)
         try:
             last = train_fn(cfg, out_dir, resume=resume, progress=True)
         except KeyboardInterrupt:

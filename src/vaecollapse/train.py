@@ -94,6 +94,8 @@ class TrainConfig:
             raise HyperparameterError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not (0 < self.delta < 1):
             raise HyperparameterError(f"delta must be in (0, 1), got {self.delta}")
+        if self.eval_points < 0:
+            raise HyperparameterError(f"eval_points must be >= 0 (0 = all), got {self.eval_points}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

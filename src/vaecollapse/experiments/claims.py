@@ -185,4 +185,6 @@ def mean_sd(values) -> str:
     v = np.asarray(values, dtype=float)
     if len(v) == 1:
         return f"{v[0]:.3g} (1 seed)"
-    return f"{v.mean():.3g} ± {v.std(ddof=1):.2g} ({len(v)} seeds)"
+    sd = v.std(ddof=1)
+    sd = 0.0 if sd <= 1e-9 * max(1.0, abs(v.mean())) else sd  # rounding noise of equal values
+    return f"{v.mean():.3g} ± {sd:.2g} ({len(v)} seeds)"
