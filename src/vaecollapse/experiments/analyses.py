@@ -325,7 +325,7 @@ def theory_agreement(exp, records: list[dict]) -> dict | None:
     testable = t.rho is not None and 1 / math.factorial(len(names)) <= stats.ALPHA
     level_ok = mae <= tol
     holds = level_ok and (not testable or bool(t.holds))
-    order = (f"rank correlation across the {len(names)} grid points {t.describe()}" if testable
+    order = (f"rank correlation across the grid {t.describe('grid points')}" if testable
              else f"ordering not testable ({'constant' if t.rho is None else 'too few points'})")
     evidence = (f"linear theory vs trained collapsed modes: mean |error| {mae:.3g} of {latent} "
                 f"(tolerance {tol:g}); {order}")

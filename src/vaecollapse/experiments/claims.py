@@ -76,10 +76,10 @@ class Trend:
             return None
         return bool(self.p <= ALPHA + 1e-12 and self.rho * self.direction > 0)
 
-    def describe(self) -> str:
+    def describe(self, unit: str = "runs") -> str:
         if self.rho is None:
-            return f"no variation over {self.n} runs"
-        return f"ρ = {self.rho:+.2f}, p = {_p(self.p)}, {self.n} runs"
+            return f"no variation over {self.n} {unit}"
+        return f"ρ = {self.rho:+.2f}, p = {_p(self.p)}, {self.n} {unit}"
 
     def as_dict(self) -> dict:
         return {"test": "spearman-permutation", "rho": self.rho, "p": self.p, "n": self.n,
