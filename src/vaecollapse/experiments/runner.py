@@ -110,7 +110,14 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     exp = REGISTRY[name]
     d = Path(out) / name
     if (d / "claims.json").exists() and not force:
-        return json.loads((d / "claims.json").read_text())
+        from vaecollapse.records import read_json
+
+        claims = read_json(d / "claims.json", "claims file")
+        if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
+                                                  "evidence"} <= set(c) for c in claims)):
+            raise UserError(f"{d / 'claims.json'} is not a valid claims file (a list of "
+                            "{claim, holds, evidence} objects); rerun with --force")
+        return claims
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
     from vaecollapse.sweep import run_variants
@@ -544,10 +551,14 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
+    from vaecollapse.lock import locked, remove_stale_temps
+
     results = {}
-    for name in names:
-        if on_start:
-            on_start(name)
-        results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
-                                       data_root=data_root, executor=executor)
+    with locked(out, "reproduction directory"):  # one reproduction writes `out` at a time
+        for name in names:
+            remove_stale_temps(Path(out) / name)  # left by a killed earlier reproduction
+            if on_start:
+                on_start(name)
+            results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
+                                           data_root=data_root, executor=executor)
     return results
