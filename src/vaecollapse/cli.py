@@ -586,16 +586,20 @@ def sweep(
             return parse_train([*ctx.args, flag, text], f"--grid {name}={text}")[name]
 
         grid_values = parse_grid(grid, convert)
-        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                      console=err) as bar:
-            task = bar.add_task("sweep", total=None, failed=0)
+        bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                       console=err)
+        task = bar.add_task("sweep", total=None, failed=0)
 
-            def update(done: int, total: int, failed: int) -> None:
-                bar.update(task, completed=done + failed, total=total, failed=failed)
+        def update(done: int, total: int, failed: int) -> None:
+            bar.start()  # at the first update: after the sweep's checks, so an error stays one line
+            bar.update(task, completed=done + failed, total=total, failed=failed)
 
+        try:
             rows = run_sweep(grid_values, seeds, base, out_dir, executor=executor, jobs=jobs,
                              address=address, retries=retries, force=force, on_update=update)
+        finally:
+            bar.stop()
         done = sum(r["status"] == "done" for r in rows)
         failed = [r for r in rows if r["status"] == "failed"]
         out.print(f"{done} of {len(rows)} runs done, {len(failed)} failed; index: "

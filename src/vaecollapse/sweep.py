@@ -346,16 +346,22 @@ def run_variants(variants: dict[str, dict[str, Any]], out: str | os.PathLike, **
     return _run(runs, {"variants": variants}, Path(out), **kwargs)
 
 
+def check_executor(executor: str, jobs: int | None) -> int:
+    """The number of runs at once (CPU count for None), after checking it and the executor."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    jobs = _default_jobs() if jobs is None else jobs
+    if not (1 <= jobs <= 1024):
+        raise UserError(f"--jobs must be in [1, 1024], got {jobs}")
+    return jobs
+
+
 @locks_directory("out", "sweep directory")
 def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: str = "local",
          jobs: int | None = None, address: str | None = None, retries: int = 1,
          force: bool = False, on_update: Callable[[int, int, int], None] | None = None
          ) -> list[dict[str, str]]:
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    jobs = jobs or _default_jobs()
-    if not (1 <= jobs <= 1024):
-        raise UserError(f"--jobs must be in [1, 1024], got {jobs}")
+    jobs = check_executor(executor, jobs)
     if retries < 0:
         raise UserError(f"--retries must be >= 0, got {retries}")
     saved = out / SWEEP

@@ -110,14 +110,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     exp = REGISTRY[name]
     d = Path(out) / name
     if (d / "claims.json").exists() and not force:
-        from vaecollapse.records import read_json
-
-        claims = read_json(d / "claims.json", "claims file")
-        if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
-                                                  "evidence"} <= set(c) for c in claims)):
-            raise UserError(f"{d / 'claims.json'} is not a valid claims file (a list of "
-                            "{claim, holds, evidence} objects); rerun with --force")
-        return claims
+        return finished_claims(d)
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
     from vaecollapse.sweep import run_variants
@@ -166,6 +159,19 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     atomic_write_json(d / "meta.json", meta)
     claims = [{"experiment": name, **c} for c in claims]
     atomic_write_json(d / "claims.json", claims)
+    return claims
+
+
+def finished_claims(d: Path) -> list[dict[str, Any]]:
+    """The claims of a finished experiment directory ``d``, checked (a list of {claim, holds,
+    evidence} objects)."""
+    from vaecollapse.records import read_json
+
+    claims = read_json(d / "claims.json", "claims file")
+    if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
+                                              "evidence"} <= set(c) for c in claims)):
+        raise UserError(f"{d / 'claims.json'} is not a valid claims file (a list of "
+                        "{claim, holds, evidence} objects); rerun with --force")
     return claims
 
 
@@ -552,7 +558,14 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
     from vaecollapse.lock import locked, remove_stale_temps
+    from vaecollapse.sweep import check_executor
 
+    check_executor(executor, jobs)
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    for name in names:  # finished experiments' claims are read back: check them first
+        if (Path(out) / name / "claims.json").exists() and not force:
+            finished_claims(Path(out) / name)
     results = {}
     with locked(out, "reproduction directory"):  # one reproduction writes `out` at a time
         for name in names:
