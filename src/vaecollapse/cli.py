@@ -225,23 +225,23 @@ def predict(
     model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
     latent_dim: Annotated[int, typer.Option(
-        min=lim.LATENT_DIM[0], max=lim.LATENT_DIM[1], help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
+        **lim.option(lim.LATENT_DIM), help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
     beta: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
     beta1: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="MHVAE z1 weight β1. \\[default: 1]")] = None,
     beta2: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE z2 weight β2. \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="MHVAE z2 weight β2. \\[default: 1]")] = None,
     eta_enc: Annotated[float, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
+        **lim.option(lim.WEIGHT), help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
     eta_dec: Annotated[float, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
+        **lim.option(lim.WEIGHT), help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
     sigma: Annotated[str | None, typer.Option(
         help="Fixed (unlearnable) encoder std: one value or one per latent dimension, "
         "comma-separated. Absent: learnable Σ.")] = None,
     sigma1: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE fixed z1 encoder std (required).")] = None,
-    sigma2: Annotated[float | None, typer.Option(min=lim.WEIGHT[0], max=lim.WEIGHT[1],
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std (required).")] = None,
+    sigma2: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="MHVAE fixed z2 encoder std (Theorem 5). Absent: learnable Σ2 (Theorem 3).")] = None,
     centre: Annotated[bool, typer.Option(
         "--centre/--no-centre", help="Centre the data (covariances instead of uncentred second "
@@ -333,36 +333,36 @@ def train(
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
     latent_dim: Annotated[int, typer.Option(
-        min=lim.LATENT_DIM[0], max=lim.LATENT_DIM[1], help="Latent dimension (MHVAE: both levels).")] = 16,
+        **lim.option(lim.LATENT_DIM), help="Latent dimension (MHVAE: both levels).")] = 16,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated.")] = "256",
     beta: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
     beta1: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="MHVAE z1 weight β1. \\[default: 1]")] = None,
     beta2: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE z2 weight β2. \\[default: 1]")] = None,
+        **lim.option(lim.WEIGHT), help="MHVAE z2 weight β2. \\[default: 1]")] = None,
     eta_enc: Annotated[float, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="Prior std η_enc.")] = 1.0,
+        **lim.option(lim.WEIGHT), help="Prior std η_enc.")] = 1.0,
     eta_dec: Annotated[float, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="Decoder std η_dec.")] = 1.0,
-    sigma: Annotated[float | None, typer.Option(min=lim.WEIGHT[0], max=lim.WEIGHT[1],
+        **lim.option(lim.WEIGHT), help="Decoder std η_dec.")] = 1.0,
+    sigma: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="Fixed encoder std (unlearnable Σ). Absent: learnable.")] = None,
     sigma1: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE fixed z1 encoder std.")] = None,
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std.")] = None,
     sigma2: Annotated[float | None, typer.Option(
-        min=lim.WEIGHT[0], max=lim.WEIGHT[1], help="MHVAE fixed z2 encoder std.")] = None,
-    epochs: Annotated[int | None, typer.Option(min=lim.EPOCHS[0], max=lim.EPOCHS[1],
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z2 encoder std.")] = None,
+    epochs: Annotated[int | None, typer.Option(**lim.option(lim.EPOCHS),
         help="Epochs \\[default: 20]; with --resume, a new (larger) total.")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[str, typer.Option(
         help="constant | cosine (anneal the learning rate to 0 over the run).")] = "constant",
     batch_size: Annotated[int, typer.Option(
-        min=lim.BATCH_SIZE[0], max=lim.BATCH_SIZE[1], help="Batch size.")] = 128,
+        **lim.option(lim.BATCH_SIZE), help="Batch size.")] = 128,
     clip: Annotated[float | None, typer.Option(help="Gradient-norm clipping threshold.")] = None,
     seed: Annotated[int, typer.Option(
-        min=lim.SEED[0], max=lim.SEED[1], help="Seed: same seed, same numbers (on one device).")] = 0,
+        **lim.option(lim.SEED), help="Seed: same seed, same numbers (on one device).")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
-    threads: Annotated[int | None, typer.Option(min=lim.THREADS[0], max=lim.THREADS[1],
+    threads: Annotated[int | None, typer.Option(**lim.option(lim.THREADS),
         help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ):
@@ -410,14 +410,14 @@ def diagnose(
     data: Annotated[str | None, typer.Option(
         help="Evaluate on this data spec instead of the run's training data (e.g. part=test).")] = None,
     points: Annotated[int, typer.Option(
-        min=lim.POINTS[0], max=lim.POINTS[1], help="Evaluate on the first N points (0 = all).")] = 2000,
-    is_samples: Annotated[int, typer.Option(min=lim.IS_SAMPLES[0], max=lim.IS_SAMPLES[1],
+        **lim.option(lim.POINTS), help="Evaluate on the first N points (0 = all).")] = 2000,
+    is_samples: Annotated[int, typer.Option(**lim.option(lim.IS_SAMPLES),
         help="Importance samples per point for the log-likelihood (0 = skip).")] = 1000,
     epsilon: Annotated[float, typer.Option(help="ε for the collapsed set: KL_i < ε.")] = 1e-2,
     delta: Annotated[float, typer.Option(help="δ: collapsed if P[KL_i < ε] ≥ 1 − δ.")] = 0.05,
-    seed: Annotated[int, typer.Option(min=lim.SEED[0], max=lim.SEED[1], help="Seed of the sampling.")] = 0,
+    seed: Annotated[int, typer.Option(**lim.option(lim.SEED), help="Seed of the sampling.")] = 0,
     threads: Annotated[int | None, typer.Option(
-        min=lim.THREADS[0], max=lim.THREADS[1], help="torch CPU threads (default: torch's choice).")] = None,
+        **lim.option(lim.THREADS), help="torch CPU threads (default: torch's choice).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the diagnostics as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="PNG: per-dimension KL, the (ε,δ) curve, and the theory overlay (linear models).")] = None,
@@ -543,14 +543,14 @@ def sweep(
         help="NAME=V1,V2,… over a `train` option (beta, eta_dec, lr, latent_dim, …); repeat for "
         "a product grid.")],
     seeds: Annotated[int, typer.Option(
-        min=lim.SEEDS[0], max=lim.SEEDS[1], help="Seeds per grid point (seed, seed+1, …).")] = 1,
+        **lim.option(lim.SEEDS), help="Seeds per grid point (seed, seed+1, …).")] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) | ray.")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Ray cluster address (e.g. ray://head:10001 or auto); absent: a local Ray instance.")] = None,
     jobs: Annotated[int | None, typer.Option(
         help="Runs at once \\[default: CPU count].")] = None,
     retries: Annotated[int, typer.Option(
-        min=lim.RETRIES[0], max=lim.RETRIES[1], help="Retries of a failed or crashed run.")] = 1,
+        **lim.option(lim.RETRIES), help="Retries of a failed or crashed run.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo finished runs.")] = False,
 ):
     """Run a grid of training runs (hyperparameters × seeds) on all local cores or on Ray.

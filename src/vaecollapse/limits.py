@@ -29,6 +29,11 @@ POINTS = (0, 100_000_000)
 SYNTHETIC_SIZE = 200_000_000  # n × dim of synthetic data (≈ 1.6 GB in float64 while drawn)
 
 
+def option(bounds: tuple[float, float]) -> dict[str, float]:
+    """typer.Option keywords for ``bounds`` (checked while parsing, shown by --help)."""
+    return {"min": bounds[0], "max": bounds[1]}
+
+
 def check(name: str, value, bounds: tuple[float, float], *, optional: bool = False):
     """``value`` if it is a finite number within ``bounds`` (None passes when ``optional``);
     otherwise a HyperparameterError naming ``name`` and the range."""

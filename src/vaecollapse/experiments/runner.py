@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -176,12 +175,9 @@ def finished_claims(d: Path) -> list[dict[str, Any]]:
 
 
 def versions() -> dict[str, str]:
-    import torch
+    from vaecollapse.runtime import versions
 
-    from vaecollapse import __version__
-
-    return {"vaecollapse": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return versions()
 
 
 def _record(run_dir: Path, name: str, series: Series | None, vals: dict, opts: dict) -> dict:
