@@ -70,6 +70,13 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
 # ------------------------------------------------------------------------------ one writer
 
 
@@ -132,16 +139,15 @@ def test_a_lock_is_released_when_the_holder_dies(tmp_path):
 
 def test_sweep_workers_die_with_the_sweep_and_a_rerun_finishes(tmp_path):
     out = tmp_path / "s"
-    cmd = cli("sweep", "--grid", "beta=0.5,1", "--jobs", "1", "--out", out, "--", "--model", "vae",
+    cmd = cli("sweep", "--grid", "beta=0.5", "--jobs", "1", "--out", out, "--", "--model", "vae",
               "--backbone", "mlp", "--hidden", "8", "--data", "synthetic:n=400,dim=8",
               "--latent-dim", "2", "--epochs", "3000")
     main = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
         def training():
-            workers[:] = [c for c in children(main.pid)
-                          if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_text()]
-            return workers and any((out / "runs").glob("*/checkpoint.pt"))
+            workers[:] = [c for c in children(main.pid) if "resource_tracker" not in cmdline(c)]
+            return workers and any((out / "runs").glob("*/config.json"))  # a run has started
         assert wait_for(training, 240), "no worker started training"
     finally:
         main.send_signal(signal.SIGKILL)  # the main process only, not its process group
@@ -149,7 +155,7 @@ def test_sweep_workers_die_with_the_sweep_and_a_rerun_finishes(tmp_path):
     assert wait_for(lambda: not any(alive(w) for w in workers), 10), "an orphan worker survived"
     # rerun at once (shorter: --force, since another epoch count is another sweep); a survivor
     # would hold a run's lock and fail it
-    short = [*cmd[:cmd.index("--")], "--force", *cmd[cmd.index("--"):-1], "2"]
+    short = [*cmd[:cmd.index("--")], "--force", *cmd[cmd.index("--"):-1], "1"]
     rerun = subprocess.run(short, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert not [p for p in out.rglob(".*") if p.is_file()]
@@ -186,13 +192,14 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
             fh.write(b"PK\x03\x04partial")
         if failure == "oserror":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0\n"
-                           "PytorchStreamWriter failed writing file data/0: file write failed")
+        # what torch 2.13 raises when writing to a full device (measured on /dev/full)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
 
     monkeypatch.setattr(torch, "save", save)
     line = one_error_line(invoke("train", "--out", run, *SMALL, "--epochs", "3"))
     assert "cannot write" in line and "previous checkpoint is kept" in line
-    assert ("No space left" in line) if failure == "oserror" else ("file write failed" in line)
+    assert "is the disk full?" in line and "enforce fail" not in line
+    assert ("No space left" in line) if failure == "oserror" else ("unexpected pos" in line)
     monkeypatch.undo()
     assert load_checkpoint(run)["epoch"] == 1  # still valid, one epoch
     assert not [p for p in run.iterdir() if p.name.startswith(".")]

@@ -2,9 +2,11 @@
 
 ``train``, ``sweep`` and ``reproduce`` hold the lock of the directory they write for as long as
 they write it. The operating system releases a ``flock`` when its holder dies (even by
-``kill -9``), so a lock is never stale: the file ``.lock`` may stay behind, the lock does not. A
-second writer does not wait; it fails at once with a :class:`DirectoryLocked` error naming the
-holder's pid (written into the lock file by the holder).
+``kill -9``), so a lock is never stale: after a kill the file ``.lock`` stays behind, the lock
+does not (the next holder removes the file on release). A second writer does not wait; it fails
+at once with a :class:`DirectoryLocked` error naming the holder's pid (written into the lock
+file by the holder). ``flock`` locks belong to an open file, so a second ``locked`` of the same
+directory in the same process is refused too.
 
 While it holds the lock a writer also removes the temporary files that an earlier, killed writer
 left behind (``.NAME.XXXXXXXX[.suffix]``, the names :mod:`vaecollapse.io` gives its atomic

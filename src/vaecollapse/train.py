@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -228,7 +229,8 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as e:  # e.g. a full disk (torch reports it as RuntimeError)
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else re.sub(
+            r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", " ".join(str(e).split()))
         kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
         raise UserError(f"cannot write {path}: {reason} (is the disk full?); {kept}") from None
     finally:
