@@ -229,7 +229,7 @@ def test_resume_without_a_checkpoint(tmp_path):
     train(make_cfg(SYNTH, epochs=1), src, progress=False)
     run.mkdir()
     (run / CONFIG).write_bytes((src / CONFIG).read_bytes())
-    train(make_cfg(SYNTH), run, resume=True, progress=False)
+    train(make_cfg(SYNTH, epochs=1), run, resume=True, progress=False)
     assert load_checkpoint(run)["epoch"] == 1
     a, b = load_checkpoint(src)["model"], load_checkpoint(run)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
