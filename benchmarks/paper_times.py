@@ -10,8 +10,9 @@ size n_q. A paper run costs
              of the run's own model) · (paper eval points)
 
 with n_paper the paper's data on full MNIST (7.5 × the bundled train part of 8,000 digits;
-synthetic data is the same in both profiles). Runs share 2 cores, so an experiment's wall time is the sum over its
-runs / 2 (scaled to the paper's number of runs: its grids are 5 × 5, and it runs 5 seeds per grid point), plus the quick run's
+synthetic data is the same in both profiles). Runs share 2 cores, so an experiment's wall time
+is the sum over its runs / 2 (scaled to the paper's number of runs: its grids are 5 × 5, and it
+runs 5 seeds per grid point), plus the quick run's
 non-training overhead (figures, theory; × instances for the theorem checks). The batch size is
 scaled up when the paper's is smaller (more steps per epoch) and otherwise taken as is: fig5's
 quick batch of 32 makes its estimate an upper bound for the paper's batch of 128. This misses

@@ -128,10 +128,10 @@ def test_sweep_table_json_and_png(tmp_path, paired_npz):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--beta", "-1"], "beta must be"),
-    (["--beta", "nan"], "beta must be"),
-    (["--eta-dec", "0"], "eta_dec must be"),
-    (["--latent-dim", "0"], "latent_dim"),
+    (["--beta", "-1"], "'--beta'"),
+    (["--beta", "nan"], "'--beta'"),
+    (["--eta-dec", "0"], "'--eta-dec'"),
+    (["--latent-dim", "0"], "'--latent-dim'"),
     (["--model", "gan"], "unknown --model"),
     (["--model", "cvae"], "needs a condition"),
     (["--model", "mhvae"], "--sigma1"),

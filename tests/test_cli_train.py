@@ -125,8 +125,8 @@ def test_diagnose_missing_run_directory(tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--points", "-1"], ">= 0"),
-    (["--is-samples", "-5"], ">= 0"),
+    (["--points", "-1"], "'--points'"),
+    (["--is-samples", "-5"], "'--is-samples'"),
     (["--delta", "1"], "--delta"),
     (["--epsilon", "0"], "--epsilon"),
     (["--data", "npz:/no/such/file.npz"], "does not exist"),
@@ -148,8 +148,8 @@ def test_diagnose_bad_options(runs, args, needle):
     (["--hidden", "8,x"], "--hidden"),
     (["--lr", "-1"], "lr must be"),
     (["--lr", "nan"], "lr must be"),
-    (["--latent-dim", "0"], "latent_dim"),
-    (["--batch-size", "0"], "batch_size"),
+    (["--latent-dim", "0"], "'--latent-dim'"),
+    (["--batch-size", "0"], "'--batch-size'"),
     (["--epochs", "-1"], "epochs"),
     (["--clip", "0"], "clip"),
     (["--schedule", "step"], "schedule"),
@@ -284,4 +284,4 @@ def test_help_shows_defaults_written_in_the_help_text(command, default):
     # rich markup would silently eat an unescaped "[default: …]"
     result = runner.invoke(app, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0
-    assert default in result.output
+    assert default in " ".join(result.output.replace("│", " ").split())  # help column unwrapped

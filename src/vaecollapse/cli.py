@@ -13,12 +13,46 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from vaecollapse import __version__
+from vaecollapse import limits as lim
 from vaecollapse.errors import UserError
 
+
+def _error_line(message: str) -> None:
+    """``error: message`` on stderr, as one line, the message printed literally."""
+    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(str(message).split())),
+              soft_wrap=True)
+
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """Usage errors (unknown option, bad or missing value) as one ``error:`` line and exit
+    code 2, like every other bad input, instead of click's boxed multi-line report."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.Abort:
+            err.print("interrupted")
+            sys.exit(130)
+        except typer.TyperException as e:  # typer's click errors: usage, bad values, files
+            ctx = getattr(e, "ctx", None)
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `vaecollapse`: the help
+                e.show()
+                sys.exit(e.exit_code)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _error_line(e.format_message() + hint)
+            sys.exit(2)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="vaecollapse",
     help="Predict, detect and explain posterior collapse in linear and deep VAEs, conditional "
     "VAEs (CVAE) and two-level hierarchical VAEs (MHVAE).\n\n"
@@ -29,8 +63,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 # Piped output gets a fixed, roomy width instead of rich's 80-column fallback.
-out = Console(width=None if sys.stdout.isatty() else 120, soft_wrap=not sys.stdout.isatty())
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+# markup and emoji off: user strings (paths with "[/]", "[red]" or ":smile:") print literally.
+out = Console(width=None if sys.stdout.isatty() else 120, soft_wrap=not sys.stdout.isatty(),
+              markup=False, emoji=False)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120, markup=False, emoji=False)
 
 DATA_HELP = (
     "Data spec: SOURCE or SOURCE:key=value,…  e.g. mnist, mnist:digits=1,9,7,split=quarter, "
@@ -44,7 +80,7 @@ def user_errors():
     try:
         yield
     except UserError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        _error_line(str(e))
         raise typer.Exit(2) from None
 
 
@@ -106,6 +142,8 @@ def parse_sweep(text: str) -> tuple[str, np.ndarray]:
     if len(parts) == 3:
         if count < 2:
             raise UserError("--sweep needs a COUNT of at least 2")
+        if count > lim.SWEEP_COUNT[1]:
+            raise UserError(f"--sweep COUNT must be at most {lim.SWEEP_COUNT[1]}, got {count}")
         if log and (start <= 0 or stop <= 0):
             raise UserError("a log-spaced --sweep needs START and STOP > 0")
         values = np.geomspace(start, stop, count) if log else np.linspace(start, stop, count)
@@ -135,7 +173,7 @@ def _hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, si
 
 
 def _print_prediction(pred, data: dict) -> None:
-    out.print(f"[bold]{pred.theorem}[/]", highlight=False)
+    out.print(Text(pred.theorem, style="bold"))
     dim_y = f", dim_y={data['dim_y']}" if data["dim_y"] else ""
     rank_of = "E" if pred.model == "cvae" else "A"
     out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}{dim_y}; "
@@ -154,7 +192,7 @@ def _print_prediction(pred, data: dict) -> None:
     for i in range(pred.latent_dim):
         t.add_row(str(i), fmt(pred.theta[i]), fmt(m["lambda"][i]), fmt(m["omega"][i]),
                   fmt(m["sigma2" if mh else "sigma"][i]), fmt(m["kl"][i]),
-                  "[red]yes[/]" if m["collapsed"][i] else "no",
+                  Text("yes", style="red") if m["collapsed"][i] else "no",
                   fmt(m["critical_beta2" if mh else "critical_beta"][i]),
                   fmt(m["critical_eta_dec"][i]))
     out.print(t)
@@ -186,17 +224,24 @@ def verdict(pred) -> str:
 def predict(
     model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
-    latent_dim: Annotated[int, typer.Option(help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
-    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
-    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. \\[default: 1]")] = None,
-    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. \\[default: 1]")] = None,
-    eta_enc: Annotated[float, typer.Option(help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
-    eta_dec: Annotated[float, typer.Option(help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
+    latent_dim: Annotated[int, typer.Option(
+        **lim.option(lim.LATENT_DIM), help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
+    beta: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+    beta1: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+    beta2: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE z2 weight β2. \\[default: 1]")] = None,
+    eta_enc: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
+    eta_dec: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
     sigma: Annotated[str | None, typer.Option(
         help="Fixed (unlearnable) encoder std: one value or one per latent dimension, "
         "comma-separated. Absent: learnable Σ.")] = None,
-    sigma1: Annotated[float | None, typer.Option(help="MHVAE fixed z1 encoder std (required).")] = None,
-    sigma2: Annotated[float | None, typer.Option(
+    sigma1: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std (required).")] = None,
+    sigma2: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="MHVAE fixed z2 encoder std (Theorem 5). Absent: learnable Σ2 (Theorem 3).")] = None,
     centre: Annotated[bool, typer.Option(
         "--centre/--no-centre", help="Centre the data (covariances instead of uncentred second "
@@ -215,7 +260,7 @@ def predict(
     with user_errors():
         # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
         from vaecollapse.data import load
-        from vaecollapse.io import atomic_write_json
+        from vaecollapse.io import PLOT_SUFFIXES, atomic_write_json, check_output_file
         from vaecollapse.plots import plot_prediction, plot_sweep
         from vaecollapse.schema import data_info, prediction_to_dict, sweep_to_dict
         from vaecollapse.theory import MODELS, solve, statistics
@@ -225,6 +270,8 @@ def predict(
             raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
         hp = _hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
         grid = parse_sweep(sweep) if sweep else None
+        check_output_file(json_path, "--json")
+        check_output_file(plot, "--plot", PLOT_SUFFIXES)
         ds = load(data)
         if model == "cvae" and ds.y is None:
             raise UserError(f"the CVAE needs a condition x and a target y, but {data!r} has no y: "
@@ -255,7 +302,7 @@ def predict(
 
 
 def _print_sweep(preds, parameter: str, values, data: dict) -> None:
-    out.print(f"[bold]{preds[0].theorem}[/] — phase diagram over {parameter}", highlight=False)
+    out.print(Text.assemble((preds[0].theorem, "bold"), f" — phase diagram over {parameter}"))
     out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}", highlight=False)
     t = Table(show_edge=False, header_style="bold")
     t.add_column(parameter, justify="right")
@@ -285,32 +332,43 @@ def train(
     model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
     data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
-    latent_dim: Annotated[int, typer.Option(help="Latent dimension (MHVAE: both levels).")] = 16,
+    latent_dim: Annotated[int, typer.Option(
+        **lim.option(lim.LATENT_DIM), help="Latent dimension (MHVAE: both levels).")] = 16,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated.")] = "256",
-    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
-    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. \\[default: 1]")] = None,
-    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. \\[default: 1]")] = None,
-    eta_enc: Annotated[float, typer.Option(help="Prior std η_enc.")] = 1.0,
-    eta_dec: Annotated[float, typer.Option(help="Decoder std η_dec.")] = 1.0,
-    sigma: Annotated[float | None, typer.Option(
+    beta: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+    beta1: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+    beta2: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE z2 weight β2. \\[default: 1]")] = None,
+    eta_enc: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Prior std η_enc.")] = 1.0,
+    eta_dec: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Decoder std η_dec.")] = 1.0,
+    sigma: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="Fixed encoder std (unlearnable Σ). Absent: learnable.")] = None,
-    sigma1: Annotated[float | None, typer.Option(help="MHVAE fixed z1 encoder std.")] = None,
-    sigma2: Annotated[float | None, typer.Option(help="MHVAE fixed z2 encoder std.")] = None,
-    epochs: Annotated[int | None, typer.Option(
+    sigma1: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std.")] = None,
+    sigma2: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT), help="MHVAE fixed z2 encoder std.")] = None,
+    epochs: Annotated[int | None, typer.Option(**lim.option(lim.EPOCHS),
         help="Epochs \\[default: 20]; with --resume, a new (larger) total.")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     schedule: Annotated[str, typer.Option(
         help="constant | cosine (anneal the learning rate to 0 over the run).")] = "constant",
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    batch_size: Annotated[int, typer.Option(
+        **lim.option(lim.BATCH_SIZE), help="Batch size.")] = 128,
     clip: Annotated[float | None, typer.Option(help="Gradient-norm clipping threshold.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same numbers (on one device).")] = 0,
+    seed: Annotated[int, typer.Option(
+        **lim.option(lim.SEED), help="Seed: same seed, same numbers (on one device).")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
-    threads: Annotated[int | None, typer.Option(
+    threads: Annotated[int | None, typer.Option(**lim.option(lim.THREADS),
         help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).")] = None,
     eval_data: Annotated[str | None, typer.Option(
         help="Evaluate (per-epoch metrics, final diagnostics) on this data spec, e.g. "
              "mnist:part=test \\[default: the training data].")] = None,
     eval_points: Annotated[int, typer.Option(
+        **lim.option(lim.POINTS),
         help="Evaluation points, drawn at random with a fixed seed (0 = all).")] = 2000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ):
@@ -319,15 +377,19 @@ def train(
     Loss: the negative β-ELBO per sample, ‖x − μ‖²/(2η_dec²) + const + β·KL (MHVAE: β1 and β2
     on the two levels)."""
     with user_errors():
+        from vaecollapse.io import check_output_dir
         from vaecollapse.train import config_from_options
         from vaecollapse.train import train as train_fn
 
         set_threads(threads)
+        check_output_dir(out_dir)
         if resume:
             from vaecollapse.train import read_config
 
             cfg = read_config(out_dir)
             cfg.epochs = max(cfg.epochs, epochs or 0)
+            for note in _resume_notes(out_dir, threads):
+                err.print(f"note: {note}", highlight=False)
         else:
             cfg = config_from_options(
                 model=model, backbone=backbone, data=data, latent_dim=latent_dim, hidden=hidden,
@@ -338,8 +400,7 @@ def train(
         try:
             last = train_fn(cfg, out_dir, resume=resume, progress=True)
         except KeyboardInterrupt:
-            err.print(f"interrupted: finished epochs are kept; continue with "
-                      f"`vaecollapse train --resume --out {out_dir}`", highlight=False)
+            err.print(interrupted_advice(out_dir), highlight=False)
             raise typer.Exit(130) from None
         if last:
             au = ", ".join(f"{k}: {v}" for k, v in last["active_units"].items())
@@ -356,13 +417,15 @@ def diagnose(
     data: Annotated[str | None, typer.Option(
         help="Evaluate on this data spec instead of the run's training data (e.g. part=test).")] = None,
     points: Annotated[int, typer.Option(
+        **lim.option(lim.POINTS),
         help="Evaluate on N points drawn at random (with --seed) from the data (0 = all).")] = 2000,
-    is_samples: Annotated[int, typer.Option(
+    is_samples: Annotated[int, typer.Option(**lim.option(lim.IS_SAMPLES),
         help="Importance samples per point for the log-likelihood (0 = skip).")] = 1000,
     epsilon: Annotated[float, typer.Option(help="ε for the collapsed set: KL_i < ε.")] = 1e-2,
     delta: Annotated[float, typer.Option(help="δ: collapsed if P[KL_i < ε] ≥ 1 − δ.")] = 0.05,
-    seed: Annotated[int, typer.Option(help="Seed of the sampling.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice).")] = None,
+    seed: Annotated[int, typer.Option(**lim.option(lim.SEED), help="Seed of the sampling.")] = 0,
+    threads: Annotated[int | None, typer.Option(
+        **lim.option(lim.THREADS), help="torch CPU threads (default: torch's choice).")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the diagnostics as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="PNG: per-dimension KL, the (ε,δ) curve, and the theory overlay (linear models).")] = None,
@@ -379,6 +442,10 @@ def diagnose(
         from vaecollapse.train import load_model, load_run_data
 
         set_threads(threads)
+        from vaecollapse.io import PLOT_SUFFIXES, check_output_file
+
+        check_output_file(json_path, "--json")
+        check_output_file(plot, "--plot", PLOT_SUFFIXES)
         if points < 0 or is_samples < 0:
             raise UserError("--points and --is-samples must be >= 0")
         if not (epsilon > 0 and 0 < delta < 1):
@@ -411,8 +478,8 @@ def diagnose(
 
 def _print_diagnostics(result: dict, cfg) -> None:
     r = result["run"]
-    out.print(f"[bold]{cfg.model.family.upper()} / {cfg.model.backbone}[/], epoch {r['epoch']}, "
-              f"{r['points']} points of {r['data']}", highlight=False)
+    out.print(Text.assemble((f"{cfg.model.family.upper()} / {cfg.model.backbone}", "bold"),
+                            f", epoch {r['epoch']}, {r['points']} points of {r['data']}"))
     for lev in result["levels"]:
         k = len(lev["kl_per_dim"])
         out.print(f"{lev['name']}: KL {lev['kl_total']:.4g} nats; (ε,δ)-collapsed "
@@ -434,6 +501,43 @@ def _print_diagnostics(result: dict, cfg) -> None:
                   f"σ {th['sigma_mae']:.3g}", highlight=False)
 
 
+def interrupted_advice(out_dir: Path) -> str:
+    """What to run after Ctrl-C in `train`: the command that works in the state left behind."""
+    import shlex
+
+    from vaecollapse.train import CHECKPOINT, CONFIG
+
+    resume = f"`vaecollapse train --resume --out {shlex.quote(str(out_dir))}`"
+    if (out_dir / CHECKPOINT).exists():
+        return f"interrupted: finished epochs are kept; continue with {resume}"
+    if (out_dir / CONFIG).exists():
+        return (f"interrupted before the first epoch finished (nothing to keep); start the run "
+                f"again with its saved settings: {resume}")
+    return "interrupted before the run started (nothing was written); run the same command again"
+
+
+def _resume_notes(out_dir: Path, threads: int | None) -> list[str]:
+    """Notes on resuming: the saved thread count wins over --threads; changed library versions."""
+    import json
+
+    from vaecollapse.runtime import changed_versions, from_config
+    from vaecollapse.train import CONFIG
+
+    saved = from_config(json.loads((out_dir / CONFIG).read_text()), str(out_dir / CONFIG))
+    if saved is None:
+        return []
+    notes = []
+    if threads is not None and threads != saved.threads:
+        notes.append(f"--threads {threads} is ignored: the run continues with the {saved.threads} "
+                     "thread(s) it was started with, so that its numbers equal an uninterrupted "
+                     "run's")
+    changed = changed_versions(saved)
+    if changed:
+        notes.append(f"library versions changed since the run started ({', '.join(changed)}); "
+                     "the resumed epochs may differ from an uninterrupted run in the last digits")
+    return notes
+
+
 def _train_command():
     """The click command behind `train` (its options are the sweep's per-run options)."""
     return typer.main.get_command(app).commands["train"]
@@ -449,12 +553,15 @@ def sweep(
     grid: Annotated[list[str], typer.Option(
         help="NAME=V1,V2,… over a `train` option (beta, eta_dec, lr, latent_dim, …); repeat for "
         "a product grid.")],
-    seeds: Annotated[int, typer.Option(help="Seeds per grid point (seed, seed+1, …).")] = 1,
+    seeds: Annotated[int, typer.Option(
+        **lim.option(lim.SEEDS), help="Seeds per grid point (seed, seed+1, …).")] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) | ray.")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Ray cluster address (e.g. ray://head:10001 or auto); absent: a local Ray instance.")] = None,
-    jobs: Annotated[int | None, typer.Option(help="Runs at once \\[default: CPU count].")] = None,
-    retries: Annotated[int, typer.Option(help="Retries of a failed or crashed run.")] = 1,
+    jobs: Annotated[int | None, typer.Option(
+        help="Runs at once \\[default: CPU count].")] = None,
+    retries: Annotated[int, typer.Option(
+        **lim.option(lim.RETRIES), help="Retries of a failed or crashed run.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Redo finished runs.")] = False,
 ):
     """Run a grid of training runs (hyperparameters × seeds) on all local cores or on Ray.
@@ -465,8 +572,10 @@ def sweep(
     with user_errors():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from vaecollapse.io import check_output_dir
         from vaecollapse.sweep import parse_grid, run_sweep
 
+        check_output_dir(out_dir)
         cmd = _train_command()
 
         def parse_train(args: list[str], where: str) -> dict:
@@ -488,16 +597,20 @@ def sweep(
             return parse_train([*ctx.args, flag, text], f"--grid {name}={text}")[name]
 
         grid_values = parse_grid(grid, convert)
-        with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                      console=err) as bar:
-            task = bar.add_task("sweep", total=None, failed=0)
+        bar = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                       console=err)
+        task = bar.add_task("sweep", total=None, failed=0)
 
-            def update(done: int, total: int, failed: int) -> None:
-                bar.update(task, completed=done + failed, total=total, failed=failed)
+        def update(done: int, total: int, failed: int) -> None:
+            bar.start()  # at the first update: after the sweep's checks, so an error stays one line
+            bar.update(task, completed=done + failed, total=total, failed=failed)
 
+        try:
             rows = run_sweep(grid_values, seeds, base, out_dir, executor=executor, jobs=jobs,
                              address=address, retries=retries, force=force, on_update=update)
+        finally:
+            bar.stop()
         done = sum(r["status"] == "done" for r in rows)
         failed = [r for r in rows if r["status"] == "failed"]
         out.print(f"{done} of {len(rows)} runs done, {len(failed)} failed; index: "
@@ -526,11 +639,13 @@ def sweep_summary(
         import csv
         import io
 
-        from vaecollapse.io import atomic_write_text
+        from vaecollapse.io import PLOT_SUFFIXES, atomic_write_text, check_output_file
         from vaecollapse.plots import plot_sweep_summary
         from vaecollapse.sweep import SUMMARY_METRICS, summarise, theory_n_collapsed
 
         names, groups = summarise(sweep_dir)
+        check_output_file(csv_path or sweep_dir / "summary.csv", "--csv")
+        check_output_file(plot or sweep_dir / "summary.png", "--plot", PLOT_SUFFIXES)
         x = x or names[0]
         if x not in names:
             raise UserError(f"--x {x!r} is not a grid parameter of this sweep ({', '.join(names)})")
@@ -569,7 +684,8 @@ def reproduce(
     profile: Annotated[str, typer.Option(
         help="quick (bundled MNIST, reduced epochs) | paper (the paper's settings).")] = "quick",
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/reproduce"),
-    jobs: Annotated[int | None, typer.Option(help="Training runs at once \\[default: CPU count].")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        help="Training runs at once \\[default: CPU count].")] = None,
     executor: Annotated[str, typer.Option(help="local | ray (as for `sweep`).")] = "local",
     data_root: Annotated[str | None, typer.Option(
         help="Directory with the full MNIST IDX files (used instead of the bundled subset).")] = None,
@@ -606,18 +722,21 @@ def reproduce(
             raise UserError("name the experiments to run (or `all`); see `vaecollapse reproduce --list`")
         if profile not in PROFILES:
             raise UserError(f"unknown --profile {profile!r}: choose one of {', '.join(PROFILES)}")
+        from vaecollapse.io import check_output_dir
+
+        check_output_dir(out_dir)
         try:
             results = reproduce_fn(names, profile, out_dir, jobs=jobs, force=force,
                                    data_root=data_root, executor=executor,
-                                   on_start=lambda n: err.print(f"[bold]{n}[/] …", highlight=False))
+                                   on_start=lambda n: err.print(Text(f"{n} …", style="bold")))
         except KeyboardInterrupt:
             err.print("interrupted: finished experiments and runs are kept; rerun to continue")
             raise typer.Exit(130) from None
         verdict = {True: "[green]HOLDS[/]", False: "[red]DOES NOT HOLD[/]", None: "[yellow]UNDECIDED[/]"}
         for name, claims in results.items():
             for c in claims:
-                out.print(f"{name}: {verdict[c['holds']]} — {c['claim']} — {c['evidence']}",
-                          highlight=False)
+                out.print(f"{escape(name)}: {verdict[c['holds']]} — {escape(c['claim'])} — "
+                          f"{escape(c['evidence'])}", highlight=False, markup=True)
         md, html = write_report(out_dir, order=list(REGISTRY))
         out.print(f"report: {md} and {html}", highlight=False)
 

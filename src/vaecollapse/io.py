@@ -75,3 +75,50 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
     """Save a matplotlib figure atomically (format from the file suffix, PNG by default)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
     return _atomic(path, lambda p: fig.savefig(p, format=fmt, **kwargs))
+
+
+# ------------------------------------------------------------------------------ output paths
+
+#: Figure formats the Agg backend writes without extra software (no suffix: PNG).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff")
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a directory we may create files in."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {option} {path}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {option} {path}: {parent} is not writable")
+
+
+def check_output_file(path: str | os.PathLike | None, option: str,
+                      suffixes: tuple[str, ...] | None = None) -> None:
+    """Fail fast (before any work) when ``path`` cannot be written: a directory, under a file,
+    in a read-only directory, or (given ``suffixes``) a file type that cannot be written."""
+    if path is None:
+        return
+    path = Path(path)
+    if suffixes is not None and path.suffix and path.suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path}: unsupported file type {path.suffix!r}; use one of "
+                        f"{', '.join(suffixes)}")
+    if path.is_dir():
+        raise UserError(f"cannot write {option} {path}: it is a directory")
+    if path.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {option} {path}: {path.parent} is not writable")
+    _writable_parent(path, option)
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--out") -> None:
+    """Fail fast when ``path`` cannot be used as an output directory: a file, under a file, or
+    read-only."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"cannot use {option} {path}: it is a file, not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UserError(f"cannot use {option} {path}: it is not writable")
+        return
+    _writable_parent(path, option)

@@ -29,6 +29,8 @@ from typing import Any
 
 from vaecollapse.errors import UserError
 from vaecollapse.io import atomic_write_json, atomic_write_text
+from vaecollapse.lock import locks_directory
+from vaecollapse.records import read_csv, read_json
 
 SWEEP, INDEX, RUNS = "sweep.json", "index.csv", "runs"
 EXECUTORS = ("local", "ray")
@@ -86,7 +88,8 @@ def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -
     out = Path(run_dir)
     cfg = config_from_options(**options)
     saved = out / "config.json"
-    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(cfg.to_dict())):
+    if saved.exists() and _without_runtime(read_json(saved, "run configuration")) != json.loads(
+            json.dumps(cfg.to_dict())):
         raise UserError(f"{out} holds a run with another configuration; rerun with --force to "
                         "replace it")
     if (out / CHECKPOINT).exists():
@@ -97,6 +100,11 @@ def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -
     else:
         train(cfg, out, progress=False)
     return final_metrics(out)
+
+
+def _without_runtime(config: Any) -> Any:
+    """A saved config.json without its runtime entry (threads, device, versions)."""
+    return {k: v for k, v in config.items() if k != "runtime"} if isinstance(config, dict) else config
 
 
 def final_metrics(run_dir: Path) -> dict[str, Any]:
@@ -116,11 +124,52 @@ def final_metrics(run_dir: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ index
 
 
-def read_index(path: Path) -> list[dict[str, str]]:
+INDEX_COLUMNS = ("run", "status", "run_dir", *METRIC_COLUMNS)
+STATUSES = ("done", "failed", "pending")
+
+
+def read_index(path: Path, grid_names: Iterable[str] = ()) -> list[dict[str, str]]:
+    """index.csv's rows ([] without one), checked: its columns, statuses and run directories;
+    a corrupt index is a UserError naming the file (delete it: finished runs are found again)."""
     if not path.exists():
         return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+    fix = "; delete it and rerun the sweep (finished runs are read back, not retrained)"
+    try:
+        rows = read_csv(path, (*INDEX_COLUMNS, *grid_names), "sweep index")
+    except UserError as e:
+        raise UserError(f"{e}{fix}") from None
+    for i, row in enumerate(rows, start=2):
+        if row["status"] not in STATUSES:
+            raise UserError(f"{path} is not a valid sweep index: line {i} has status "
+                            f"{row['status']!r} (not {', '.join(STATUSES)}){fix}")
+        if Path(row["run_dir"]).is_absolute() or ".." in Path(row["run_dir"]).parts:
+            raise UserError(f"{path} is not a valid sweep index: line {i} has run_dir "
+                            f"{row['run_dir']!r} outside the sweep{fix}")
+    return rows
+
+
+def read_definition(out: Path) -> dict[str, Any]:
+    """sweep.json, checked: {"grid": {NAME: [values]}, "seeds": N, "base": {options}} or
+    {"variants": {NAME: {options}}}."""
+    path = out / SWEEP
+    d = read_json(path, "sweep definition")
+    bad = f"{path} is not a valid sweep definition"
+    if not isinstance(d, dict):
+        raise UserError(f"{bad}: it must be a JSON object, got {type(d).__name__}")
+    if "variants" in d:
+        if not (isinstance(d["variants"], dict) and all(isinstance(v, dict)
+                                                        for v in d["variants"].values())):
+            raise UserError(f"{bad}: variants must map names to option objects")
+        return d
+    for key, kind, what in (("grid", dict, "an object of value lists"), ("seeds", int, "a number"),
+                            ("base", dict, "an object of train options")):
+        if key not in d:
+            raise UserError(f"{bad}: the key {key} is missing")
+        if not isinstance(d[key], kind) or isinstance(d[key], bool):
+            raise UserError(f"{bad}: {key} must be {what}, got {d[key]!r}")
+    if not d["grid"] or not all(isinstance(v, list) and v for v in d["grid"].values()):
+        raise UserError(f"{bad}: grid must map option names to non-empty lists of values")
+    return d
 
 
 def write_index(path: Path, runs: list[Run], state: dict[str, dict[str, Any]]) -> None:
@@ -149,15 +198,47 @@ def _default_jobs() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker when the sweep process dies, even by kill -9.
+
+    On Linux the kernel sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG); everywhere a
+    watchdog thread also checks every second that the parent is still this worker's parent. The
+    worker's run directory lock dies with it, so a rerun never races a survivor."""
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="vaecollapse-parent-watch", daemon=True).start()
+
+
 class LocalExecutor:
-    """A process pool; each worker gets cores // jobs torch threads (no oversubscription)."""
+    """A process pool; each worker gets cores // jobs torch threads (no oversubscription) and
+    exits when the sweep process dies (:func:`_die_with_parent`)."""
 
     def __init__(self, jobs: int):
         import multiprocessing as mp
 
         self.jobs = jobs
         self.threads = max(1, _default_jobs() // jobs)
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
+                                        initializer=_die_with_parent, initargs=(os.getpid(),))
 
     def submit(self, run: Run, run_dir: str):
         return self.pool.submit(run_one, run.options, run_dir, self.threads)
@@ -182,7 +263,8 @@ class LocalExecutor:
 
         if getattr(self.pool, "_broken", False):
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
+                                            initializer=_die_with_parent, initargs=(os.getpid(),))
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -264,18 +346,27 @@ def run_variants(variants: dict[str, dict[str, Any]], out: str | os.PathLike, **
     return _run(runs, {"variants": variants}, Path(out), **kwargs)
 
 
+def check_executor(executor: str, jobs: int | None) -> int:
+    """The number of runs at once (CPU count for None), after checking it and the executor."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    jobs = _default_jobs() if jobs is None else jobs
+    if not (1 <= jobs <= 1024):
+        raise UserError(f"--jobs must be in [1, 1024], got {jobs}")
+    return jobs
+
+
+@locks_directory("out", "sweep directory")
 def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: str = "local",
          jobs: int | None = None, address: str | None = None, retries: int = 1,
          force: bool = False, on_update: Callable[[int, int, int], None] | None = None
          ) -> list[dict[str, str]]:
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    jobs = jobs or _default_jobs()
-    if jobs < 1:
-        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    jobs = check_executor(executor, jobs)
+    if retries < 0:
+        raise UserError(f"--retries must be >= 0, got {retries}")
     saved = out / SWEEP
     if saved.exists() and not force:
-        old = json.loads(saved.read_text())
+        old = read_definition(out)
         if old != json.loads(json.dumps(definition)):
             raise UserError(f"{out} holds a different sweep ({saved}); choose another --out or "
                             "pass --force to start it anew")
@@ -287,7 +378,7 @@ def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: st
     atomic_write_json(saved, definition)
     index_path = out / INDEX
     state: dict[str, dict[str, Any]] = {}
-    for row in read_index(index_path):
+    for row in [] if force else read_index(index_path, list(runs[0].values) if runs else []):
         if row["status"] == "done" and not force and (out / row["run_dir"]).exists():
             state[row["run"]] = {"status": "done", "error": "",
                                  "metrics": {k: _num(row[k]) for k in METRIC_COLUMNS}}
@@ -384,10 +475,12 @@ def summarise(out: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]]:
     out = Path(out)
     if not (out / SWEEP).exists():
         raise UserError(f"{out} is not a sweep directory (no {SWEEP})")
-    definition = json.loads((out / SWEEP).read_text())
+    definition = read_definition(out)
+    if "grid" not in definition:
+        raise UserError(f"{out} holds named variants (a reproduction's runs), not a grid to summarise")
     names = list(definition["grid"])
     groups: dict[tuple, dict[str, Any]] = {}
-    for row in read_index(out / INDEX):
+    for row in read_index(out / INDEX, names):
         key = tuple(row[k] for k in names)
         g = groups.setdefault(key, {"values": {k: _num(row[k]) for k in names}, "runs": 0,
                                     "failed": 0, "_rows": []})
@@ -402,6 +495,10 @@ def summarise(out: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]]:
         for m in SUMMARY_METRICS:
             col = "log_likelihood" if m == "nll" else m
             vals = [_num(r[col]) for r in rows if r.get(col) not in ("", None)]
+            text = [v for v in vals if isinstance(v, str)]
+            if text:
+                raise UserError(f"{out / INDEX} is not a valid sweep index: column {col} holds "
+                                f"{text[0]!r}, not a number")
             vals = np.array([-v if m == "nll" else v for v in vals], dtype=float)
             g[f"{m}_mean"] = float(vals.mean()) if vals.size else None
             g[f"{m}_sd"] = float(vals.std(ddof=1)) if vals.size > 1 else (0.0 if vals.size else None)
@@ -438,7 +535,7 @@ def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
 def theory_n_collapsed(out: str | os.PathLike, groups: list[dict[str, Any]]) -> list[int | None] | None:
     """Closed-form number of collapsed modes per grid point when the sweep trains a linear model
     with a closed form (None otherwise): the theory on the run's data and hyperparameters."""
-    definition = json.loads((Path(out) / SWEEP).read_text())
+    definition = read_definition(Path(out))
     if definition["base"].get("backbone") != "linear" and all(
             "backbone" not in g["values"] for g in groups):
         return None
@@ -448,5 +545,11 @@ def theory_n_collapsed(out: str | os.PathLike, groups: list[dict[str, Any]]) -> 
         options = {**definition["base"], **g["values"]}
         if options.get("backbone") != "linear":
             return None
-        counts.append(closed_form_collapse(options, cache))
+        try:
+            counts.append(closed_form_collapse(options, cache))
+        except UserError:
+            raise
+        except (TypeError, ValueError) as e:  # hand-edited base options of the wrong type
+            raise UserError(f"{Path(out) / SWEEP} is not a valid sweep definition: its options "
+                            f"{options} are invalid ({e})") from None
     return None if any(c is None for c in counts) else counts

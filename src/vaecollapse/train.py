@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import torch
 
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.io import FILE_MODE, atomic_write_json, atomic_write_text, jsonable
+from vaecollapse.lock import locks_directory
 from vaecollapse.models import LatentModel, ModelConfig, build_model
 
 CONFIG, METRICS, CHECKPOINT, DIAGNOSTICS = ("config.json", "metrics.jsonl", "checkpoint.pt",
@@ -94,8 +97,13 @@ class TrainConfig:
             raise HyperparameterError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if not (0 < self.delta < 1):
             raise HyperparameterError(f"delta must be in (0, 1), got {self.delta}")
-        if self.eval_points < 0:
-            raise HyperparameterError(f"eval_points must be >= 0 (0 = all), got {self.eval_points}")
+        from vaecollapse import limits
+
+        limits.check("epochs", self.epochs, limits.EPOCHS)
+        limits.check("batch_size", self.batch_size, limits.BATCH_SIZE)
+        limits.check("seed", self.seed, limits.SEED)
+        limits.check("eval_points", self.eval_points, limits.POINTS)
+        limits.check("diagnostics_is_samples", self.diagnostics_is_samples, limits.IS_SAMPLES)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +113,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k != "runtime"}  # config.json's runtime entry
         d["model"] = ModelConfig(**d["model"])
         return cls(**d)
 
@@ -249,6 +257,11 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # e.g. a full disk (torch reports it as RuntimeError)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else re.sub(
+            r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", " ".join(str(e).split()))
+        kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+        raise UserError(f"cannot write {path}: {reason} (is the disk full?); {kept}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -258,14 +271,19 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise UserError(f"no checkpoint in {run_dir}: it is not a (started) run directory")
+    from vaecollapse.checkpoints import check_checkpoint, unreadable_reason
+
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on foreign files
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's corrupt checkpoint
-        raise UserError(f"cannot read {path}: {e}") from None
+        raise UserError(f"cannot read {path}: {unreadable_reason(path, e)}") from None
     missing = {"epoch", "model", "optimizer", "generator", "perm_generator", "history"} - set(
         ckpt if isinstance(ckpt, dict) else {})
     if missing:
         raise UserError(f"{path} is not a vaecollapse checkpoint (missing {', '.join(sorted(missing))})")
+    check_checkpoint(ckpt, path)
     return ckpt
 
 
@@ -282,10 +300,19 @@ def read_config(run_dir: Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG
     if not path.exists():
         raise UserError(f"{run_dir} has no {CONFIG}: not a vaecollapse run directory")
+    from vaecollapse.records import read_json, typed
+    from vaecollapse.runtime import KEY, from_config
+
+    data = read_json(path, "run configuration")
+    where = f"{path} is not a valid run configuration"
+    if isinstance(data, dict):
+        from_config(data, where)
+        data = {k: v for k, v in data.items() if k != KEY}
+    cfg = typed(TrainConfig, data, where)
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError, KeyError) as e:
-        raise UserError(f"{path} is not a valid run configuration: {e}") from None
+        return cfg.validate()
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
 
 
 def load_model(run_dir: Path, device: str = "cpu") -> tuple[TrainConfig, LatentModel, dict]:
@@ -301,13 +328,16 @@ def load_model(run_dir: Path, device: str = "cpu") -> tuple[TrainConfig, LatentM
 # ------------------------------------------------------------------------------ training
 
 
+@locks_directory("out", "run directory")
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           stop_after: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` into run directory ``out``; returns the final metrics line.
 
     ``resume``: continue from ``out``'s checkpoint (its saved config wins; ``cfg.epochs`` may
-    extend it). ``stop_after``: stop after that many epochs of this call (tests use it to
-    simulate an interruption).
+    extend it; the saved thread count and device are used again; a run interrupted before its
+    first checkpoint starts again from its saved config). ``out`` is locked for the call: a second
+    writer gets :class:`vaecollapse.lock.DirectoryLocked`. ``stop_after``: stop after that many
+    epochs of this call (tests use it to simulate an interruption).
     """
     out = Path(out)
     if resume:
@@ -318,7 +348,13 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose "
                         "another --out")
     cfg.validate()
-    device = resolve_device(cfg.device)
+    from vaecollapse import runtime
+
+    saved_rt = runtime.from_config(json.loads((out / CONFIG).read_text()), str(out / CONFIG)) \
+        if resume else None
+    device = resolve_device(saved_rt.device if saved_rt else cfg.device)
+    if saved_rt:  # the saved thread count: resumed numbers equal uninterrupted ones
+        torch.set_num_threads(saved_rt.threads)
     ds, x, y = load_run_data(cfg.data, cfg.model.family)
     torch.manual_seed(cfg.seed)  # parameter initialisation
     model = build_model(cfg.model).to(device)
@@ -327,19 +363,23 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
     perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
     history: list[dict[str, Any]] = []
     start = 0
-    if resume:
+    if resume and (out / CHECKPOINT).exists():
         ckpt = load_checkpoint(out)
         load_state(model, ckpt["model"], out / CHECKPOINT)
         load_state(opt, ckpt["optimizer"], out / CHECKPOINT)
-        gen.set_state(ckpt["generator"])
-        perm_gen.set_state(ckpt["perm_generator"])
+        for g, key in ((gen, "generator"), (perm_gen, "perm_generator")):
+            try:
+                g.set_state(ckpt[key])
+            except (RuntimeError, TypeError, ValueError) as e:
+                raise UserError(f"{out / CHECKPOINT} has an invalid {key} state "
+                                f"({str(e).splitlines()[0]})") from None
         history = ckpt["history"]
         start = ckpt["epoch"]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot use {out} as a run directory: {e.strerror or e}") from None
-    atomic_write_json(out / CONFIG, cfg.to_dict())
+    atomic_write_json(out / CONFIG, {**cfg.to_dict(), runtime.KEY: runtime.current(device).to_dict()})
 
     x, y = x.to(device), None if y is None else y.to(device)
     n = x.shape[0]

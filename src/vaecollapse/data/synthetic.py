@@ -36,6 +36,11 @@ def make_synthetic(corr: str = "random", n: int = 1000, dim: int = 128,
     if corr not in CORRELATIONS:
         raise DataError(f"corr={corr!r} is not accepted; use one of: "
                         f"{', '.join(CORRELATIONS)}.")
+    from vaecollapse.limits import SYNTHETIC_SIZE
+
+    if n * dim > SYNTHETIC_SIZE:
+        raise DataError(f"synthetic data with n={n} and dim={dim} has {n * dim:.3g} values, more "
+                        f"than the {SYNTHETIC_SIZE:.0e} accepted; use a smaller n or dim.")
     rng = np.random.default_rng(seed)
     try:
         y = rng.standard_normal((n, dim))
@@ -49,6 +54,6 @@ def make_synthetic(corr: str = "random", n: int = 1000, dim: int = 128,
             rho = CORRELATIONS[corr]
             x = rho * y + np.sqrt(1.0 - rho * rho) * rng.standard_normal((n, dim))
         return x.astype(np.float32), y.astype(np.float32)
-    except MemoryError as exc:
+    except (MemoryError, ValueError) as exc:  # ValueError: 'array is too big'
         raise DataError(f"Not enough memory for synthetic data with n={n} and dim={dim}; "
                         "use a smaller n or dim.") from exc

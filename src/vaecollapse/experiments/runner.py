@@ -19,12 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from vaecollapse.errors import UserError
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
@@ -128,7 +125,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     exp = REGISTRY[name]
     d = Path(out) / name
     if (d / "claims.json").exists() and not force:
-        return json.loads((d / "claims.json").read_text())
+        return finished_claims(d)
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
     from vaecollapse.sweep import run_variants
@@ -186,13 +183,23 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     return claims
 
 
+def finished_claims(d: Path) -> list[dict[str, Any]]:
+    """The claims of a finished experiment directory ``d``, checked (a list of {claim, holds,
+    evidence} objects)."""
+    from vaecollapse.records import read_json
+
+    claims = read_json(d / "claims.json", "claims file")
+    if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
+                                              "evidence"} <= set(c) for c in claims)):
+        raise UserError(f"{d / 'claims.json'} is not a valid claims file (a list of "
+                        "{claim, holds, evidence} objects); rerun with --force")
+    return claims
+
+
 def versions() -> dict[str, str]:
-    import torch
+    from vaecollapse.runtime import versions
 
-    from vaecollapse import __version__
-
-    return {"vaecollapse": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return versions()
 
 
 def _record(run_dir: Path, v: Variant) -> dict:
@@ -232,10 +239,21 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
+    from vaecollapse.lock import locked, remove_stale_temps
+    from vaecollapse.sweep import check_executor
+
+    check_executor(executor, jobs)
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
+    for name in names:  # finished experiments' claims are read back: check them first
+        if (Path(out) / name / "claims.json").exists() and not force:
+            finished_claims(Path(out) / name)
     results = {}
-    for name in names:
-        if on_start:
-            on_start(name)
-        results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
-                                       data_root=data_root, executor=executor)
+    with locked(out, "reproduction directory"):  # one reproduction writes `out` at a time
+        for name in names:
+            remove_stale_temps(Path(out) / name)  # left by a killed earlier reproduction
+            if on_start:
+                on_start(name)
+            results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
+                                           data_root=data_root, executor=executor)
     return results

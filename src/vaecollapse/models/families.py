@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.limits import HIDDEN, LATENT_DIM, WEIGHT, check
 from vaecollapse.models.backbones import BACKBONES, TwoBranch, decoder_net, encoder_net
 from vaecollapse.models.base import (
     GaussianEncoder,
@@ -77,6 +78,11 @@ class ModelConfig:
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("beta", "beta1", "beta2", "eta_enc", "eta_dec", "sigma", "sigma1", "sigma2"):
+            check(name, getattr(self, name), WEIGHT, optional=True)
+        check("latent_dim", self.latent_dim, LATENT_DIM)
+        for h in self.hidden:
+            check("each hidden size", h, HIDDEN)
         return self
 
     def to_dict(self) -> dict:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.limits import LATENT_DIM, WEIGHT, check
 from vaecollapse.theory import closed_form as cf
 from vaecollapse.theory.losses import cvae_loss, mhvae_loss, vae_loss
 from vaecollapse.theory.stats import (
@@ -128,7 +129,7 @@ def _positive(name: str, value) -> float:
         raise HyperparameterError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(v) or v <= 0:
         raise HyperparameterError(f"{name} must be a finite number > 0, got {value!r}")
-    return v
+    return float(check(name, v, WEIGHT))
 
 
 def _sigma_vector(name: str, sigma, latent_dim: int) -> np.ndarray:
@@ -142,6 +143,8 @@ def _sigma_vector(name: str, sigma, latent_dim: int) -> np.ndarray:
             f"{name} takes one value or one per latent dimension ({latent_dim}), got {s.size}")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise HyperparameterError(f"{name} (an encoder standard deviation) must be > 0 and finite")
+    for v in s:
+        check(name, float(v), WEIGHT)
     return np.broadcast_to(s, (latent_dim,)).copy()
 
 
@@ -151,7 +154,7 @@ def _latent_dim(latent_dim) -> int:
           and latent_dim == int(latent_dim) and latent_dim >= 1)
     if not ok:
         raise HyperparameterError(f"latent_dim must be a whole number >= 1, got {latent_dim!r}")
-    return int(latent_dim)
+    return int(check("latent_dim", int(latent_dim), LATENT_DIM))
 
 
 ACCEPTED = {"vae": ("beta", "eta_enc", "eta_dec", "sigma"),

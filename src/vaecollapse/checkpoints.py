@@ -1,0 +1,63 @@
+"""Checks of a run's checkpoint.pt: why a file cannot be read (in one line), and whether what it
+holds has the shape the training loop writes (so a hand-edited or foreign checkpoint is refused
+when read, naming the offending key, not deep inside a resumed run)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from vaecollapse.errors import UserError
+
+
+def unreadable_reason(path: Path, error: BaseException) -> str:
+    """One line on why ``torch.load(path, weights_only=True)`` failed with ``error``."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        return e.strerror or str(e)
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    text = str(error)
+    blocked = re.search(r"GLOBAL ([\w.]+)", text)
+    if blocked:
+        return (f"refused: it holds a Python object ({blocked.group(1)}) that could run code "
+                "when loaded; vaecollapse loads only tensors and plain values")
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as f:
+            head = f.read(2)
+        if head[:1] == b"\x80":
+            return ("refused: it is a plain pickle, not a PyTorch checkpoint; vaecollapse loads "
+                    "only checkpoints it wrote")
+        return f"it is not a PyTorch checkpoint (not a zip archive: {size} random or truncated bytes)"
+    first = next((line for line in text.splitlines() if line.strip()), type(error).__name__)
+    return f"it is damaged ({first.strip()[:200]})"
+
+
+def check_checkpoint(ckpt: dict, path: Path) -> None:
+    """Raise a UserError naming the key when ``ckpt`` does not have the shape train() writes."""
+    import torch
+
+    def bad(key: str, what: str):
+        raise UserError(f"{path} is not a valid vaecollapse checkpoint: {key} {what}")
+
+    epoch = ckpt["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        bad("epoch", f"must be a whole number >= 0, got {epoch!r}")
+    for key in ("model", "optimizer"):
+        if not isinstance(ckpt[key], dict):
+            bad(key, f"must be a state dict, got {type(ckpt[key]).__name__}")
+    for key in ("generator", "perm_generator"):
+        state = ckpt[key]
+        if not (isinstance(state, torch.Tensor) and state.dtype == torch.uint8 and state.ndim == 1):
+            bad(key, "must be a generator state (a 1-d uint8 tensor)")
+    try:  # the batch-order generator is always a CPU one
+        torch.Generator().set_state(ckpt["perm_generator"])
+    except (RuntimeError, ValueError) as e:
+        bad("perm_generator", f"is not a valid generator state ({str(e).splitlines()[0]})")
+    history = ckpt["history"]
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        bad("history", "must be a list of per-epoch records")
+    if len(history) != epoch:
+        bad("history", f"has {len(history)} records for {epoch} epochs")
