@@ -145,4 +145,4 @@ def test_train_cli_takes_evaluation_data_and_points(tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     assert (cfg["eval_data"], cfg["eval_points"]) == ("mnist:part=test", 150)
     res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "bad"), "--eval-points", "-1"])
-    assert res.exit_code == 2 and "eval_points" in res.output
+    assert res.exit_code == 2 and "--eval-points" in res.output
