@@ -147,17 +147,18 @@ def bounded_mask(betas: np.ndarray, learnable: tuple[int, ...]) -> np.ndarray:
 
 
 def newton(f, x0: Tensor, *, max_iter: int = 200, gtol: float = 1e-11) -> tuple[Tensor, Tensor]:
-    """Minimise f: (B, p) → (B,) (independent problems) by Levenberg–Marquardt-damped Newton on
-    the exact Hessian; per-problem Hessians come from p double-backward passes (cheaper than
-    vmap for tiny problems). Returns (x, f(x))."""
+    """Minimise f: (B, p) → (B,) (independent problems) by saddle-free Newton (the exact
+    Hessian with its eigenvalues replaced by their absolute values) with Levenberg–Marquardt
+    damping and monotone acceptance; per-problem Hessians come from p double-backward passes
+    (cheaper than vmap for tiny problems). Returns (x, f(x))."""
     x = x0.clone()
     B, p = x.shape
-    eye = torch.eye(p, dtype=torch.float64)
     with torch.no_grad():
         fx = f(x)
     mu = torch.full_like(fx, 1e-3)
     active = torch.ones(B, dtype=torch.bool)
-    for _ in range(max_iter):
+    history = [fx.clone()]
+    for it in range(max_iter):
         idx = active.nonzero().squeeze(-1)
         xa = x[idx].detach().requires_grad_(True)
         y = f(xa, idx)
@@ -167,11 +168,13 @@ def newton(f, x0: Tensor, *, max_iter: int = 200, gtol: float = 1e-11) -> tuple[
         g, h = g.detach(), h.detach()
         xa = xa.detach()
         fa, ma = fx[idx], mu[idx]
-        scale = torch.diagonal(h, dim1=-2, dim2=-1).abs().mean(-1) + 1.0
-        chol, info = torch.linalg.cholesky_ex(h + (ma * scale)[:, None, None] * eye)
-        ok = info == 0
-        safe = torch.where(ok[:, None, None], chol, eye)
-        step = -torch.cholesky_solve(g.unsqueeze(-1), safe).squeeze(-1)
+        # saddle-free Newton: |eigenvalues| (negative curvature is descended, not damped away),
+        # plus Levenberg–Marquardt damping
+        evals, Q = torch.linalg.eigh(0.5 * (h + h.mT))
+        scale = evals.abs().amax(-1) + 1.0
+        denom = evals.abs() + (ma * scale)[:, None]
+        step = -(Q @ ((Q.mT @ g.unsqueeze(-1)).squeeze(-1) / denom).unsqueeze(-1)).squeeze(-1)
+        ok = torch.isfinite(step).all(-1)
         step = torch.where(ok[:, None], step, torch.zeros_like(step))
         with torch.no_grad():
             fn = f(xa + step, idx)
@@ -181,6 +184,12 @@ def newton(f, x0: Tensor, *, max_iter: int = 200, gtol: float = 1e-11) -> tuple[
         mu[idx] = torch.where(accept, torch.clamp(ma / 3, min=1e-15), torch.clamp(ma * 4, max=1e12))
         done = (g.abs().amax(-1) < gtol * (1 + fa.abs())) | (mu[idx] > 1e8)
         active[idx[done]] = False
+        # stalled: less than 1e-13 relative progress over the last 10 iterations (a flat valley
+        # creeping towards a point of the same loss)
+        history.append(fx.clone())
+        if it >= 10:
+            old = history[-11]
+            active &= ~((old - fx) <= 1e-13 * (1 + fx.abs()))
         if not bool(active.any()):
             break
     return x, fx
@@ -215,7 +224,10 @@ def _chain_loss(theta2: Tensor, betas: Tensor, fixed_s: Tensor, learn: tuple[boo
     elementwise ops, so Newton's p double-backward passes stay cheap):
     with m_l = E z_l², c_l = E[z_l z_{l−1}] (z_0 = x, E x² = θ²),
         f = Σ_l β_{l−1} (m_{l−1} − c_l²/m_l) + β_k (η_dec/prior)² m_k − Σ_l β_l η_dec² log σ_l²
-    (β_0 := 1: the reconstruction term)."""
+    (β_0 := 1: the reconstruction term). The residual m_{l−1} − c_l²/m_l is evaluated without
+    cancellation as (v_l² D_{l−1} + m_{l−1} σ_l²)/m_l, D_l := θ² m_l − E[z_l x]² =
+    w_l² D_{l−1} + θ² σ_l² (D_0 = 0) — the difference form loses all digits when σ grows large,
+    and Newton then "finds" a spurious descent to −∞."""
     k = len(learn)
     sw, sv, ss, _ = _layout(k, ladder, learn)
 
@@ -223,7 +235,7 @@ def _chain_loss(theta2: Tensor, betas: Tensor, fixed_s: Tensor, learn: tuple[boo
         sel = (lambda t: t) if idx is None else (lambda t: t[idx])
         t2, b, sf, ed = sel(theta2), sel(betas), sel(fixed_s), sel(eta_dec)
         ed2 = ed**2
-        m_prev, x_prev = t2, t2
+        m_prev, x_prev, D_prev = t2, t2, torch.zeros_like(t2)
         total = torch.zeros_like(t2)
         j = 0
         for lv in range(k):
@@ -237,13 +249,15 @@ def _chain_loss(theta2: Tensor, betas: Tensor, fixed_s: Tensor, learn: tuple[boo
                 log_s = None
             if ladder and lv:
                 vv = x[:, sv.start + lv - 1]
-                c = w * m_prev + vv * x_prev
                 xz = w * x_prev + vv * t2
                 m = w**2 * m_prev + 2 * w * vv * x_prev + vv**2 * t2 + s2
+                resid = (vv**2 * D_prev + m_prev * s2) / m
             else:
-                c, xz, m = w * m_prev, w * x_prev, w**2 * m_prev + s2
+                xz, m = w * x_prev, w**2 * m_prev + s2
+                resid = m_prev * s2 / m
             weight = 1.0 if lv == 0 else b[:, lv - 1]
-            total = total + weight * (m_prev - c**2 / m)
+            total = total + weight * resid
+            D_prev = w**2 * D_prev + t2 * s2
             if log_s is not None:
                 total = total - b[:, lv] * ed2 * 2 * log_s
             else:
@@ -447,9 +461,15 @@ def weights_from_modes(sol: HierarchySolution, basis: np.ndarray) -> dict[str, l
         v[np.ix_(idx, range(k))] = ms.v
         u[np.ix_(idx, range(k))] = c / m
         sig[np.ix_(idx, range(k))] = ms.sigma
-    W = [w[:, 0, None] * P.T] + [np.diag(w[: d[lv], lv])[:, : d[lv - 1]] for lv in range(1, L)]
+    def rect(vals, rows, cols):  # diag(vals) padded to rows × cols
+        out = np.zeros((rows, cols))
+        n = len(vals)
+        out[np.arange(n), np.arange(n)] = vals
+        return out
+
+    W = [w[:, 0, None] * P.T] + [rect(w[: d[lv], lv], d[lv], d[lv - 1]) for lv in range(1, L)]
     V = [None] + [v[: d[lv], lv, None] * P[:, : d[lv]].T for lv in range(1, L)]
-    U = [P * u[:, 0]] + [np.diag(u[: d[lv], lv])[: d[lv - 1], :] for lv in range(1, L)]
+    U = [P * u[:, 0]] + [rect(u[: d[lv], lv], d[lv - 1], d[lv]) for lv in range(1, L)]
     S = [sig[: d[lv], lv] for lv in range(L)]
     if h.inference == "markov":
         V = None
@@ -466,7 +486,8 @@ def solve_full(A, h: Hierarchy, *, starts: int = 6, seed: int = 0, max_iter: int
     """The same loss minimised over full matrices W_l, V_l (ladder), U_l and learnable log σ_l
     (damped Newton, :func:`vaecollapse.theory.numerical.minimise`) — the check of the
     reduction, and the solver for small problems the reduction does not cover. Returns
-    (loss, weights dict of numpy arrays named W1…, V2…, U1…, sigma1…)."""
+    (loss, weights dict of numpy arrays named W1…, V2…, U1…, sigma1…); with a batch of
+    moment matrices A (B, d0, d0), all solved at once, arrays with B in front."""
     from vaecollapse.theory.numerical import minimise
 
     ok, why = boundedness(h)
@@ -495,13 +516,16 @@ def solve_full(A, h: Hierarchy, *, starts: int = 6, seed: int = 0, max_iter: int
                               [p[f"U{lv + 1}"] for lv in range(L)], sig, A, list(h.betas),
                               h.eta_enc, h.eta_dec)
 
+    batched = A.ndim == 3
     At = torch.as_tensor(A.reshape((-1,) + A.shape[-2:]))
     sol = minimise(loss, shapes, (At,), init, starts=starts, seed=seed, max_iter=max_iter)
-    weights = {k: v[0] for k, v in sol.weights.items()}
+    weights = dict(sol.weights)
     for lv in range(L):
         if h.sigmas[lv] is not None:
-            weights[f"sigma{lv + 1}"] = np.full(d[lv], h.sigmas[lv])
-    return float(sol.loss[0]), weights
+            weights[f"sigma{lv + 1}"] = np.full((At.shape[0], d[lv]), h.sigmas[lv])
+    if batched:
+        return np.asarray(sol.loss), weights
+    return float(sol.loss[0]), {k: v[0] for k, v in weights.items()}
 
 
 # ---------------------------------------------------------------- critical values
