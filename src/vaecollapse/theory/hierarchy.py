@@ -90,19 +90,24 @@ def make_hierarchy(levels: int, betas, dims, sigmas, inference: str, eta_enc: fl
         b.append(v)
     d = []
     for v in per_level("latent_dims", dims):
-        if isinstance(v, bool) or not float(v).is_integer() or v < 1:
+        if (isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating)
+                or not np.isfinite(v) or not float(v).is_integer() or v < 1):
             raise HyperparameterError(f"latent sizes must be whole numbers >= 1, got {v!r}")
         d.append(int(v))
     s = []
     for k, v in enumerate(per_level("sigmas", sigmas)):
         if v is not None:
-            v = float(v)
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise HyperparameterError(f"sigma{k + 1} (a fixed encoder std) must be a "
+                                          f"number, got {v!r}") from None
             if not np.isfinite(v) or v <= 0:
                 raise HyperparameterError(f"sigma{k + 1} (a fixed encoder std) must be > 0 "
                                           f"and finite, got {v!r}")
         s.append(v)
     for name, v in (("eta_enc", eta_enc), ("eta_dec", eta_dec)):
-        if not np.isfinite(v) or v <= 0:
+        if not isinstance(v, int | float | np.integer | np.floating) or not np.isfinite(v) or v <= 0:
             raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
     return Hierarchy(tuple(b), tuple(d), tuple(s), inference, float(eta_enc), float(eta_dec))
 
