@@ -134,7 +134,12 @@ def test_sweep_table_json_and_png(tmp_path, paired_npz):
     (["--latent-dim", "0"], "'--latent-dim'"),
     (["--model", "gan"], "unknown --model"),
     (["--model", "cvae"], "needs a condition"),
-    (["--model", "mhvae"], "--sigma1"),
+    (["--model", "mhvae", "--beta1", "2"], "unbounded below"),
+    (["--model", "mhvae", "--latent-dims", "2,4"], "non-increasing"),
+    (["--levels", "3"], "apply to the MHVAE"),
+    (["--model", "mhvae", "--levels", "7"], "levels must be"),
+    (["--model", "mhvae", "--sigmas", "x"], "numbers or 'learn'"),
+    (["--model", "mhvae", "--inference", "tree"], "markov or ladder"),
     (["--model", "mhvae", "--sigma1", "0.5", "--beta", "2"], "--beta1 and --beta2"),
     (["--beta1", "2"], "--beta1/--beta2 are for the MHVAE"),
     (["--sigma", "0.5,0.5"], "one value or one per latent dimension"),
@@ -186,3 +191,49 @@ def test_data_command():
     code, text = run("data", "mnist:digits=1,9,7,split=quarter")
     assert code == 0
     assert "dim_x=196" in text and "dim_y=588" in text
+
+
+def test_mhvae_learnable_sigma1_numerical_json(tmp_path):
+    """No --sigma1: the numerical theory, same contract plus solver/bounded; β1 < β2 with both
+    variances learnable collapses z2 in every mode (docs/numerical-theory.md §3)."""
+    js = tmp_path / "p.json"
+    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
+                     "--beta1", "0.5", "--beta2", "1.5", "--json", str(js))
+    assert code == 0, text
+    doc = json.loads(js.read_text())
+    assert doc["solver"] == "numerical" and doc["bounded"] is True
+    assert doc["n_collapsed"] == 4 and all(m["collapsed_z2"] for m in doc["modes"])
+    assert [m["critical_beta2"] for m in doc["modes"]] == pytest.approx([0.5] * 4)
+    assert VAE_KEYS | MHVAE_EXTRA <= set(doc["modes"][0])
+    assert "collapsed modes per level: z1" in text
+
+
+def test_mhvae_unbounded_exit_2_and_json(tmp_path):
+    js = tmp_path / "u.json"
+    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
+                     "--beta1", "2", "--json", str(js))
+    assert code == 2 and "unbounded below" in text and "Traceback" not in text
+    doc = json.loads(js.read_text())
+    assert doc["bounded"] is False and doc["modes"] is None and "beta1 = 2" in doc["reason"]
+
+
+def test_closed_form_json_says_closed_form(tmp_path):
+    js = tmp_path / "c.json"
+    code, _ = run("predict", "--data", "mnist:n=400", "--latent-dim", "4", "--json", str(js))
+    assert code == 0
+    doc = json.loads(js.read_text())
+    assert doc["solver"] == "closed-form" and doc["bounded"] is True
+
+
+def test_three_level_ladder_table_and_sweep_marks_unbounded(tmp_path):
+    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "3",
+                     "--levels", "3", "--betas", "0.5,1,2", "--sigmas", "0.5,learn,learn",
+                     "--inference", "ladder")
+    assert code == 0, text
+    assert "coll. z3" in text and "collapsed modes per level" in text
+    js = tmp_path / "s.json"
+    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "3",
+                     "--beta1", "1", "--sweep", "beta2=0.5,2", "--json", str(js))
+    assert code == 0, text
+    sw = json.loads(js.read_text())["sweep"]
+    assert sw["bounded"] == [False, True] and sw["n_collapsed"][1] == 3

@@ -452,8 +452,12 @@ def test_theory_comparison_none_without_closed_form():
     x = torch.randn(20, 6)
     mlp = build_model(ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
     assert dg.theory_comparison(mlp, x) is None
-    mh = build_model(linear_config("mhvae"))  # learnable σ1: no closed form
+    # learnable σ1 and σ2 with β1 > β2: the loss is unbounded below, no optimum to compare
+    mh = build_model(linear_config("mhvae", beta1=2.0, beta2=1.0))
     assert dg.theory_comparison(mh, x) is None
+    # β1 ≤ β2: the numerical theory answers (docs/numerical-theory.md)
+    mh = build_model(linear_config("mhvae", beta1=1.0, beta2=1.5))
+    assert isinstance(dg.theory_comparison(mh, x), dict)
 
 
 # ------------------------------------------------------------------------------ diagnose

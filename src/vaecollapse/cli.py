@@ -158,10 +158,7 @@ def _hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, si
         if beta is not None:
             raise UserError("the MHVAE takes --beta1 and --beta2, not --beta")
         if sigma is not None:
-            raise UserError("the MHVAE takes --sigma1 (z1, required) and --sigma2 (z2), not --sigma")
-        if sigma1 is None:
-            raise UserError("the MHVAE closed forms need a fixed z1 encoder std: pass --sigma1 "
-                            "(e.g. --sigma1 0.5); a learnable Σ1 has no closed form")
+            raise UserError("the MHVAE takes --sigma1 (z1) and --sigma2 (z2), not --sigma")
         return {"beta1": 1.0 if beta1 is None else beta1, "beta2": 1.0 if beta2 is None else beta2,
                 "eta_enc": eta_enc, "eta_dec": eta_dec, "sigma1": sigma1, "sigma2": sigma2}
     if beta1 is not None or beta2 is not None:
@@ -172,7 +169,66 @@ def _hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, si
             "sigma": parse_floats("--sigma", sigma)}
 
 
+def _hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference) -> dict:
+    """The numerical-theory options of `predict` (theory/hierarchy.py) as hyperparameters."""
+    given = {"--levels": levels, "--betas": betas, "--latent-dims": latent_dims,
+             "--sigmas": sigmas, "--inference": inference}
+    if model != "mhvae":
+        named = [k for k, v in given.items() if v is not None]
+        if named:
+            raise UserError(f"{', '.join(named)} apply to the MHVAE (--model mhvae) only")
+        return {}
+    out: dict = {}
+    if levels is not None:
+        out["levels"] = levels
+    if inference is not None:
+        out["inference"] = inference.strip().lower()
+    if betas is not None:
+        out["betas"] = parse_floats("--betas", betas)
+    if latent_dims is not None:
+        try:
+            out["latent_dims"] = [int(t) for t in latent_dims.split(",") if t.strip()]
+        except ValueError:
+            raise UserError(f"--latent-dims takes whole numbers separated by commas, got "
+                            f"{latent_dims!r}") from None
+    if sigmas is not None:
+        vals: list = []
+        for t in (t.strip() for t in sigmas.split(",") if t.strip()):
+            if t.lower() in ("learn", "learnable", "-"):
+                vals.append(None)
+            else:
+                try:
+                    vals.append(float(t))
+                except ValueError:
+                    raise UserError(f"--sigmas takes numbers or 'learn', got {t!r}") from None
+        out["sigmas"] = vals
+    return out
+
+
+def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, json_path):
+    """``solve``; where the loss is unbounded below, write {"bounded": false, "reason"} to
+    ``json_path`` (if given) and fail with the one-line reason."""
+    from vaecollapse.theory.hierarchy import UnboundedError
+
+    try:
+        return solve(stats, latent_dim, **hp)
+    except UnboundedError as e:
+        if json_path:
+            from vaecollapse.io import atomic_write_json, jsonable
+
+            atomic_write_json(json_path, jsonable({
+                "model": "mhvae", "data": info, "hyperparameters": e.hyperparameters,
+                "solver": "numerical", "bounded": False, "reason": str(e), "modes": None,
+                "optimal_loss": None}))
+        raise
+
+
 def _print_prediction(pred, data: dict) -> None:
+    if getattr(pred, "solver", "closed-form") == "numerical" and (pred.levels or 2) != 2:
+        from vaecollapse.cli_hierarchy import print_hierarchy
+
+        print_hierarchy(out, pred, data, verdict(pred))
+        return
     out.print(Text(pred.theorem, style="bold"))
     dim_y = f", dim_y={data['dim_y']}" if data["dim_y"] else ""
     rank_of = "E" if pred.model == "cvae" else "A"
@@ -197,6 +253,10 @@ def _print_prediction(pred, data: dict) -> None:
                   fmt(m["critical_eta_dec"][i]))
     out.print(t)
     out.print(verdict(pred), highlight=False)
+    if getattr(pred, "solver", "closed-form") == "numerical":
+        from vaecollapse.cli_hierarchy import level_summary
+
+        out.print(level_summary(pred), highlight=False)
 
 
 def verdict(pred) -> str:
@@ -204,6 +264,9 @@ def verdict(pred) -> str:
     d, k = pred.latent_dim, pred.n_collapsed
     sym = "β2" if pred.model == "mhvae" else "β"
     what = "z2 latent dimensions" if pred.model == "mhvae" else "latent dimensions"
+    if getattr(pred, "levels", None):  # numerical hierarchy: the top level and its β
+        sym, what = f"β{pred.levels}", f"z{pred.levels} latent dimensions"
+        d = pred.hyperparameters["latent_dims"][-1]
     text = f"{k} of {d} {what} collapse"
     nxt = pred.next_collapse()
     if k == d:
@@ -240,9 +303,26 @@ def predict(
         help="Fixed (unlearnable) encoder std: one value or one per latent dimension, "
         "comma-separated. Absent: learnable Σ.")] = None,
     sigma1: Annotated[float | None, typer.Option(
-        **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std (required).")] = None,
+        **lim.option(lim.WEIGHT),
+        help="MHVAE fixed z1 encoder std (closed forms). Absent: learnable Σ1 (numerical "
+        "theory).")] = None,
     sigma2: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="MHVAE fixed z2 encoder std (Theorem 5). Absent: learnable Σ2 (Theorem 3).")] = None,
+    levels: Annotated[int | None, typer.Option(
+        help="MHVAE latent levels L = 1…5 (numerical theory unless L = 2 with --sigma1). "
+        "\\[default: 2]")] = None,
+    betas: Annotated[str | None, typer.Option(
+        help="MHVAE per-level KL weights b1,…,bL (one value: all levels; --beta1/--beta2 "
+        "override).")] = None,
+    latent_dims: Annotated[str | None, typer.Option(
+        help="MHVAE per-level latent sizes d1,…,dL, non-increasing. \\[default: --latent-dim "
+        "everywhere]")] = None,
+    sigmas: Annotated[str | None, typer.Option(
+        help="MHVAE per-level encoder stds, comma-separated: a number fixes Σ_l, 'learn' makes "
+        "it learnable. \\[default: all learnable]")] = None,
+    inference: Annotated[str | None, typer.Option(
+        help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded "
+        "from x). \\[default: markov]")] = None,
     centre: Annotated[bool, typer.Option(
         "--centre/--no-centre", help="Centre the data (covariances instead of uncentred second "
         "moments; the theory then describes a linear model with biases).")] = False,
@@ -269,6 +349,11 @@ def predict(
         if model not in MODELS:
             raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
         hp = _hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
+        hp.update(_hierarchy_options(model, levels, betas, latent_dims, sigmas, inference))
+        if betas is not None:  # --betas sets every level; --beta1/--beta2 only when given
+            for name, raw in (("beta1", beta1), ("beta2", beta2)):
+                if raw is None:
+                    hp.pop(name, None)
         grid = parse_sweep(sweep) if sweep else None
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
@@ -280,7 +365,7 @@ def predict(
         stats = statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
         info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
         if grid is None:
-            pred = solve(stats, latent_dim, **hp)
+            pred = _solve_or_unbounded(solve, stats, latent_dim, hp, info, json_path)
             _print_prediction(pred, info)
             if json_path:
                 atomic_write_json(json_path, prediction_to_dict(pred, info))
@@ -302,13 +387,16 @@ def predict(
 
 
 def _print_sweep(preds, parameter: str, values, data: dict) -> None:
-    out.print(Text.assemble((preds[0].theorem, "bold"), f" — phase diagram over {parameter}"))
+    out.print(Text.assemble((preds[-1].theorem, "bold"), f" — phase diagram over {parameter}"))
     out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}", highlight=False)
     t = Table(show_edge=False, header_style="bold")
     t.add_column(parameter, justify="right")
     t.add_column("collapsed", justify="right")
     t.add_column("optimal loss", justify="right")
     for v, p in zip(values, preds, strict=True):
+        if not getattr(p, "bounded", True):
+            t.add_row(fmt(float(v)), "unbounded", "−∞")
+            continue
         t.add_row(fmt(float(v)), f"{p.n_collapsed} / {p.latent_dim}", fmt(p.optimal_loss, 6))
     out.print(t)
     n = [p.n_collapsed for p in preds]

@@ -351,17 +351,17 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
     - MHVAE: λ = √eig(W1 A W1ᵀ), ω = svd(U2), σ = σ2 (the z2 encoder std).
 
     All sorted descending (zero-padded to latent_dim) and compared with the prediction's modes
-    by mean absolute difference. None for a non-linear backbone, or for an MHVAE with a learnable
-    σ1 (no closed form, theory.md §5).
+    by mean absolute difference. None for a non-linear backbone, or for an MHVAE whose loss is
+    unbounded below (learnable σ1 and σ2 with β1 > β2: docs/numerical-theory.md §2); a learnable
+    σ1 otherwise uses the numerical theory.
     """
+    from vaecollapse.errors import UserError
     from vaecollapse.theory import solve, statistics
 
     cfg = getattr(model, "cfg", None)
     if cfg is None or cfg.backbone != "linear":
         return None
     family = cfg.family
-    if family == "mhvae" and cfg.sigma1 is None:
-        return None
     xn = _np64(x)
     yn = None if y is None else _np64(y)
     d = cfg.latent_dim
@@ -371,7 +371,10 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
               "eta_dec": cfg.eta_dec, "sigma1": cfg.sigma1, "sigma2": cfg.sigma2}
     else:
         hp = {"beta": cfg.beta, "eta_enc": cfg.eta_enc, "eta_dec": cfg.eta_dec, "sigma": cfg.sigma}
-    pred = solve(stats, d, **hp)
+    try:  # a learnable σ1 is answered by the numerical theory (docs/numerical-theory.md) …
+        pred = solve(stats, d, **hp)
+    except UserError:  # … unless the loss is unbounded below there: no optimum to compare
+        return None
     w = {k: _np64(v) for k, v in model.linear_weights().items()}
     m = stats.moments
     if family == "vae":

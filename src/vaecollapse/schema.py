@@ -4,7 +4,13 @@
      "hyperparameters": {...}, "theta_scale": "std" | "variance",
      "modes": [{"index", "latent_index", "theta", "lambda", "omega", "sigma", "kl", "collapsed",
                 "critical_beta", "critical_eta_dec"}],
-     "n_collapsed", "next_collapse": {"parameter", "value"} | null, "optimal_loss"}
+     "n_collapsed", "next_collapse": {"parameter", "value"} | null, "optimal_loss",
+     "solver": "closed-form" | "numerical", "bounded": true}
+
+Numerical hierarchies (docs/numerical-theory.md) add "levels", "notes" and per-level mode keys
+(lambda_z<l>, omega_z<l>, sigma<l>, kl_z<l>, collapsed_z<l>, critical_beta<l>). An unbounded
+setting writes only {"model", "data", "hyperparameters", "solver", "bounded": false, "reason",
+"modes": null, "optimal_loss": null} (and `predict` exits with code 2).
 
 MHVAE modes also carry "sigma2", "kl_z1", "collapsed_z1", "collapsed_z2", "critical_beta2"
 ("sigma" is σ1, "kl" the z2 KL, "collapsed" = "collapsed_z2"). Values are plain JSON numbers;
@@ -35,6 +41,8 @@ def data_info(spec: str, n: int, dim_x: int, dim_y: int, rank: int) -> dict[str,
 def mode_rows(pred: Prediction) -> list[dict[str, Any]]:
     """One dict per latent mode, keys in the contract's order."""
     keys = MHVAE_MODE_KEYS if pred.model == "mhvae" else VAE_MODE_KEYS
+    if getattr(pred, "levels", None):  # numerical hierarchy: every level's columns too
+        keys = keys + tuple(k for k in pred.modes if k not in keys and k != "latent_index")
     columns = {"theta": pred.theta, **pred.modes}
     rows = []
     for i in range(pred.latent_dim):
@@ -60,6 +68,9 @@ def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]
         "next_collapse": None if nxt is None else {"parameter": pred.critical_parameter,
                                                    "value": nxt},
         "optimal_loss": pred.optimal_loss,
+        "solver": getattr(pred, "solver", "closed-form"),
+        "bounded": getattr(pred, "bounded", True),
+        **({"levels": pred.levels, "notes": pred.notes} if getattr(pred, "levels", None) else {}),
     })
 
 
@@ -76,5 +87,7 @@ def sweep_to_dict(preds: list[Prediction], parameter: str, values, data: dict[st
             "n_collapsed": [p.n_collapsed for p in preds],
             "optimal_loss": [p.optimal_loss for p in preds],
             "collapsed": [[bool(c) for c in p.modes["collapsed"]] for p in preds],
+            "bounded": [bool(getattr(p, "bounded", True)) for p in preds],
         },
+        "solver": getattr(preds[0], "solver", "closed-form") if preds else None,
     })

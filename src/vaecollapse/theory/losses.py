@@ -103,3 +103,58 @@ def mhvae_loss(W1, W2, U1, U2, sigma1, sigma2, A, beta1, beta2, eta_enc, eta_dec
             + beta2 * c2 * (_quad(W2, M) + s2.sum(-1))
             - beta1 * eta_dec**2 * torch.log(s1).sum(-1)
             - beta2 * eta_dec**2 * torch.log(s2).sum(-1))
+
+
+def hierarchy_loss(W, V, U, sigma, A, betas, eta_enc, eta_dec) -> Tensor:
+    """L-level linear hierarchical VAE, Markov or ladder inference (docs/numerical-theory.md §3).
+
+    Inference: z_1 = W_1 x + ε_1 and z_l = W_l z_{l−1} + V_l x + ε_l (l ≥ 2; ``V[l] = None`` or
+    ``V = None`` for the Markov chain), ε_l ~ N(0, Σ_l = diag σ_l²). Generation:
+    p(z_L) = N(0, η_enc² I), p(z_l | z_{l+1}) = N(U_{l+1} z_{l+1}, η_dec² I), p(x | z_1) =
+    N(U_1 z_1, η_dec² I). With the second moments under q (M_ab = E[z_a z_bᵀ], X_a = E[z_a xᵀ])
+
+        L = E‖U_1 z_1 − x‖² + Σ_{l<L} β_l E‖z_l − U_{l+1} z_{l+1}‖² + β_L c² E‖z_L‖²
+            − Σ_l β_l η_dec² log|Σ_l|,
+
+    (negative β-ELBO) × 2η_dec², constants dropped; L = 2 Markov is :func:`mhvae_loss`.
+    Lists are indexed from 0 (``W[0]`` = W_1). ``U = None`` (or an entry None) profiles that
+    decoder out at its optimum, the regression of the level below on z_l: E‖a − U b‖² becomes
+    tr E[aaᵀ] − tr(E[bbᵀ]⁻¹ E[ba ᵀ] E[abᵀ]). Batch dimensions lead, as elsewhere."""
+    L = len(W)
+    W = [as_tensor(w) for w in W]
+    V = [None] * L if V is None else [None if v is None else as_tensor(v) for v in V]
+    U = [None] * L if U is None else [None if u is None else as_tensor(u) for u in U]
+    s2 = [as_tensor(s) ** 2 for s in sigma]
+    A = as_tensor(A)
+    betas = [_hp(b) for b in betas]
+    eta_enc, eta_dec = _hp(eta_enc), _hp(eta_dec)
+    c2 = (eta_dec / eta_enc) ** 2
+
+    def fit(aa, ba, bb, Ub):
+        """min_U E‖a − U b‖² (U = None) or its value at U, from E[aaᵀ] (trace), E[baᵀ], E[bbᵀ]."""
+        if Ub is None:
+            return aa - _trace(torch.linalg.solve(bb, ba @ ba.mT))
+        return aa - 2 * _trace(Ub @ ba) + _quad(Ub, bb)
+
+    X = W[0] @ A  # E[z_1 xᵀ]
+    M = X @ W[0].mT + torch.diag_embed(s2[0])  # E[z_1 z_1ᵀ]
+    if U[0] is None:
+        total = fit(_trace(A), X, M, None)
+    else:
+        total = _recon(U[0], W[0], A) + _noise(U[0], s2[0])
+    for k in range(1, L):
+        Wk, Vk = W[k], V[k]
+        C = Wk @ M  # E[z_k z_{k−1}ᵀ]
+        Xk = Wk @ X
+        Mk = C @ Wk.mT + torch.diag_embed(s2[k])
+        if Vk is not None:
+            C = C + Vk @ X.mT  # + E[V_k x z_{k−1}ᵀ]
+            Xk = Xk + Vk @ A
+            cross = Wk @ X @ Vk.mT
+            Mk = Mk + cross + cross.mT + Vk @ A @ Vk.mT
+        total = total + betas[k - 1] * fit(_trace(M), C, Mk, U[k])
+        X, M = Xk, Mk
+    total = total + betas[-1] * c2 * _trace(M)
+    for k in range(L):
+        total = total - betas[k] * eta_dec**2 * torch.log(s2[k]).sum(-1)
+    return total

@@ -89,6 +89,12 @@ class Prediction:
     threshold: np.ndarray | None = None
     threshold_label: str = ""
     notes: list[str] = field(default_factory=list)
+    # "closed-form" or "numerical" (docs/numerical-theory.md); numerical settings may be
+    # unbounded below (then no Prediction exists: see theory.hierarchy.UnboundedError).
+    solver: str = "closed-form"
+    bounded: bool = True
+    critical: str | None = None  # critical parameter when not β / β2 (e.g. "beta3")
+    levels: int | None = None  # latent levels of a numerical hierarchical setting
 
     @property
     def latent_dim(self) -> int:
@@ -101,6 +107,8 @@ class Prediction:
 
     @property
     def critical_parameter(self) -> str:
+        if self.critical:
+            return self.critical
         return "beta2" if self.model == "mhvae" else "beta"
 
     def next_collapse(self, parameter: str | None = None) -> float | None:
@@ -160,10 +168,15 @@ def _latent_dim(latent_dim) -> int:
 ACCEPTED = {"vae": ("beta", "eta_enc", "eta_dec", "sigma"),
             "cvae": ("beta", "eta_enc", "eta_dec", "sigma"),
             "mhvae": ("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")}
+# Numerical theory of hierarchies (theory/hierarchy.py): more levels, ladder inference,
+# per-level sizes, variances and β's; sigma1=None there means a learnable Σ1.
+HIERARCHY_ACCEPTED = ("levels", "betas", "latent_dims", "inference", "sigmas", "critical",
+                      "beta3", "beta4", "beta5", "sigma3", "sigma4", "sigma5")
 
 
 def _check_names(model: str, hyperparameters: dict) -> None:
-    unknown = sorted(set(hyperparameters) - set(ACCEPTED[model]))
+    accepted = set(ACCEPTED[model]) | (set(HIERARCHY_ACCEPTED) if model == "mhvae" else set())
+    unknown = sorted(set(hyperparameters) - accepted)
     if unknown:
         raise HyperparameterError(
             f"the {model.upper()} does not take {', '.join(unknown)}; it takes "
@@ -196,6 +209,8 @@ def _kl_gauss(mean_sq, var, prior_var) -> np.ndarray:
 def solve(stats: Statistics, latent_dim: int, **hyperparameters) -> Prediction:
     """Closed-form optimum for ``stats.model``; hyperparameters as in :func:`predict`."""
     _check_names(stats.model, hyperparameters)
+    if stats.model == "mhvae" and needs_numerical(hyperparameters):
+        return solve_numerical(stats, latent_dim, **hyperparameters)
     if stats.model == "vae":
         return solve_vae(stats, latent_dim, **hyperparameters)
     if stats.model == "cvae":
@@ -385,6 +400,58 @@ def solve_mhvae(stats: Statistics, latent_dim: int, *, beta1: float = 1.0, beta2
                       "β2·η_dec²/(√β1·σ1)" if threshold is not None else "")
 
 
+def needs_numerical(hp: dict) -> bool:
+    """MHVAE settings without a closed form: Σ1 learnable (no sigma1), more than two levels,
+    ladder inference, unequal latent sizes or per-level lists."""
+    if any(hp.get(k) is not None for k in ("betas", "latent_dims", "sigmas")):
+        return True
+    if any(hp.get(k) is not None for k in HIERARCHY_ACCEPTED[6:]):
+        return True
+    return (hp.get("sigma1") is None or int(hp.get("levels") or 2) != 2
+            or (hp.get("inference") or "markov") != "markov")
+
+
+def hierarchy_setting(latent_dim, *, levels=None, betas=None, latent_dims=None,
+                      inference=None, sigmas=None, eta_enc=1.0, eta_dec=1.0, **per_level):
+    """The :class:`~vaecollapse.theory.hierarchy.Hierarchy` named by MHVAE-style
+    hyperparameters: ``betas``/``sigmas``/``latent_dims`` lists (one value broadcasts), overridden
+    per level by beta<l> / sigma<l> (sigma<l> = None: learnable)."""
+    from vaecollapse.theory.hierarchy import make_hierarchy
+
+    L = 2 if levels is None else levels
+    if isinstance(L, float) and L.is_integer():
+        L = int(L)
+    if not isinstance(L, int) or isinstance(L, bool) or not 1 <= L <= 5:
+        raise HyperparameterError(f"levels must be a whole number from 1 to 5, got {levels!r}")
+    b = list(betas) if betas is not None else [1.0] * L
+    s = list(sigmas) if sigmas is not None else [None] * L
+    if len(b) == 1:
+        b = b * L
+    if len(s) == 1:
+        s = s * L
+    for k in range(1, 6):
+        if per_level.get(f"beta{k}") is not None:
+            if k > L or k > len(b):
+                raise HyperparameterError(f"beta{k} given but the hierarchy has {L} levels")
+            b[k - 1] = per_level[f"beta{k}"]
+        if per_level.get(f"sigma{k}") is not None:
+            if k > L or k > len(s):
+                raise HyperparameterError(f"sigma{k} given but the hierarchy has {L} levels")
+            s[k - 1] = per_level[f"sigma{k}"]
+    dims = latent_dims if latent_dims is not None else [_latent_dim(latent_dim)]
+    return make_hierarchy(L, b, dims, s, inference or "markov", _positive("eta_enc", eta_enc),
+                          _positive("eta_dec", eta_dec))
+
+
+def solve_numerical(stats: Statistics, latent_dim: int, *, critical: bool = True,
+                    **hyperparameters) -> Prediction:
+    """Numerical theory (theory/hierarchy.py) for MHVAE settings without a closed form."""
+    from vaecollapse.theory.hierarchy import predict_hierarchy
+
+    return predict_hierarchy(stats, hierarchy_setting(latent_dim, **hyperparameters),
+                             critical=critical)
+
+
 def predict(x, y=None, *, model: str, latent_dim: int, centre: bool = False,
             **hyperparameters) -> Prediction:
     """Closed-form prediction from data arrays: ``statistics`` then ``solve``.
@@ -399,9 +466,25 @@ def predict(x, y=None, *, model: str, latent_dim: int, centre: bool = False,
 def sweep(stats: Statistics, latent_dim: int, parameter: str, values,
           **hyperparameters) -> list[Prediction]:
     """Predictions along a grid of one hyperparameter (a phase diagram), others held."""
-    if parameter not in SWEEPABLE or stats.model not in SWEEPABLE[parameter]:
+    numerical = stats.model == "mhvae" and needs_numerical(hyperparameters)
+    if numerical and parameter in ("beta3", "beta4", "beta5"):
+        pass  # a deeper level's β
+    elif parameter not in SWEEPABLE or stats.model not in SWEEPABLE[parameter]:
         ok = [p for p, ms in SWEEPABLE.items() if stats.model in ms]
         raise HyperparameterError(
             f"cannot sweep {parameter!r} for the {stats.model.upper()}: choose one of "
             f"{', '.join(ok)}")
+    if numerical:  # a phase diagram needs collapse per value, not each value's critical β
+        from vaecollapse.theory.hierarchy import unbounded_point
+
+        hyperparameters = {**hyperparameters, "critical": False}
+        out = []
+        for v in values:
+            try:
+                out.append(solve(stats, latent_dim, **{**hyperparameters, parameter: v}))
+            except HyperparameterError as e:
+                if not hasattr(e, "hyperparameters"):  # not an UnboundedError
+                    raise
+                out.append(unbounded_point(stats, e))
+        return out
     return [solve(stats, latent_dim, **{**hyperparameters, parameter: v}) for v in values]
