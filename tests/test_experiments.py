@@ -28,7 +28,8 @@ def test_registry_holds_every_result_of_the_paper():
     for e in REGISTRY.values():
         assert e.claim and e.title and set(e.minutes) == {"quick", "paper"}
         assert e.kind in ("curves", "linear_sweep", "grid", "verify")
-    assert sum(e.minutes["quick"] for e in REGISTRY.values()) <= 60  # the quick suite's budget
+    # the quick suite of the paper's results keeps within an hour on 2 cores (measured minutes)
+    assert sum(REGISTRY[n].minutes["quick"] for n in ISSUE_NAMES) <= 60
 
 
 @pytest.mark.parametrize("name", sorted(ISSUE_NAMES))

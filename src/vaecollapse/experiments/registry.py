@@ -104,7 +104,7 @@ EXPERIMENTS: list[Experiment] = [
          "eta_enc": 0.5, "eta_dec": 3.5},
         (Series("encoder variance", "sigma", (None, 1.0)),),
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 1.6, "paper": 7}, epsilon=8e-5,
+        minutes={"quick": 1.6, "paper": 52}, epsilon=8e-5,
         extra={"note": "η_enc = 0.5, η_dec = 3.5 (the paper does not give them): the theory then "
                        "predicts 4 of 5 collapsed dimensions with a learnable Σ (the paper saw 3; "
                        "the MNIST spectrum has no comfortable gap for exactly 3) and none with "
@@ -118,7 +118,7 @@ EXPERIMENTS: list[Experiment] = [
         {**RELU_CVAE, "eta_enc": 1.0},
         FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 3.0, "paper": 20}, nominal_beta=True),
+        minutes={"quick": 3.0, "paper": 174}, nominal_beta=True),
     Experiment(
         "fig2c", "Fig. 2c: (ε,δ)-collapse of z2 in the ReLU MHVAE against β1, β2 and η",
         "larger β2 or η ⇒ more collapse of z2; larger β1 mitigates it", "curves", "increasing",
@@ -127,7 +127,7 @@ EXPERIMENTS: list[Experiment] = [
          Series("β1 (β2 = 1)", "beta1", (0.1, 0.5, 1.0, 2.0), {"beta2": 1.0}),
          Series("η = η_enc = η_dec", "eta", (0.25, 0.5, 1.0, 2.0), {"beta1": 1.0, "beta2": 1.0})),
         quick={"epochs": 25, **EVAL_QUICK},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 6.3, "paper": 60}, nominal_beta=True,
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 6.3, "paper": 660}, nominal_beta=True,
         extra={"directions": {"β1 (β2 = 1)": -1}}),
     Experiment(
         "fig3a", "Fig. 3a: collapse against the x–y correlation, one digit at a time (CVAE)",
@@ -139,7 +139,7 @@ EXPERIMENTS: list[Experiment] = [
          Series("ReLU (hidden 100)", "digit", (1, 9, 7), {"backbone": "mlp", "hidden": "100"}),
          Series("CNN", "digit", (1, 9, 7), {"backbone": "cnn"})),
         quick={"epochs": 60, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 5.8, "paper": 18}, nominal_beta=True,
+        minutes={"quick": 5.8, "paper": 210}, nominal_beta=True,
         extra={"data_template": "mnist:digit={digit},split=quarter",
                "note": "digits are ordered 1, 9, 7 (smallest θ(E) first): the collapsed count "
                        "should decrease along that order; quick: the linear CVAE trains 300 "
@@ -151,7 +151,7 @@ EXPERIMENTS: list[Experiment] = [
         "grid", "grid", RELU_MHVAE, (),
         quick={"epochs": 20, **EVAL_QUICK, "grid": (0.1, 1.0, 4.0)},
         paper={"epochs": 100, **EVAL_PAPER, "grid": (0.1, 1.0, 2.0, 4.0, 6.0)},
-        minutes={"quick": 3.9, "paper": 130}, nominal_beta=True),
+        minutes={"quick": 3.9, "paper": 1176}, nominal_beta=True),
     Experiment(
         "cnn-mhvae-grid", "CNN MHVAE reconstructions over a β1 × β2 grid",
         "as Fig. 4: larger β2 ⇒ more collapse of z2, larger β1 ⇒ less", "grid", "grid",
@@ -159,7 +159,7 @@ EXPERIMENTS: list[Experiment] = [
         quick={"epochs": 15, "data": "mnist:n=2000", **EVAL_QUICK, "diagnostics_is_samples": 0,
                "grid": (1.0, 4.0, 16.0)},
         paper={"epochs": 100, **EVAL_PAPER, "grid": (1.0, 2.0, 4.0, 8.0, 16.0)},
-        minutes={"quick": 10.3, "paper": 7740}, nominal_beta=True, decide_epochs=10,
+        minutes={"quick": 10.3, "paper": 56226}, nominal_beta=True, decide_epochs=10,
         seeds={"quick": 2, "paper": 5},
         extra={"note": "quick: 2,000 digits, 15 epochs, no likelihood (the grid does not use it)"}),
     Experiment(
@@ -172,7 +172,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("encoder variance", "sigma", (None, 1.0)),),
         quick={"epochs": 10, "data": "mnist:n=256", "batch_size": 32, "eval_points": 256,
                "diagnostics_is_samples": 0},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 7.1, "paper": 14800},
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 10.6, "paper": 126768},
         nominal_beta=True, delta=0.01, decide_epochs=20, seeds={"quick": 2, "paper": 5},
         extra={"note": "quick: a smoke run of the pipeline on 256 digits, 10 epochs (80 steps) and "
                        "2 seeds, too small to decide. Measured at 20 epochs (2 seeds, 20 min on 2 "
@@ -188,7 +188,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("encoder variance", "sigma", (None, 0.5)),),
         quick={"epochs": 15, "lr": 1e-3, **EVAL_QUICK},
         paper={"epochs": 100, "eval_points": 10000, "diagnostics_is_samples": 10000},
-        minutes={"quick": 0.6, "paper": 30}, nominal_beta=True, test_eval=True,
+        minutes={"quick": 0.6, "paper": 324}, nominal_beta=True, test_eval=True,
         extra={"note": "η_dec = 2 (the paper does not give it) puts the model in a collapsing "
                        "regime, where the learnable and fixed encoder variances differ"}),
     Experiment(
@@ -197,7 +197,7 @@ EXPERIMENTS: list[Experiment] = [
         {**RELU_CVAE, "eta_enc": 1.0},
         FIG2B_SERIES,
         quick={"epochs": 40, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 2.6, "paper": 16}, nominal_beta=True, test_eval=True),
+        minutes={"quick": 2.6, "paper": 138}, nominal_beta=True, test_eval=True),
     Experiment(
         "table-mhvae", "Appendix table: NLL, KL and active units of ReLU MHVAEs",
         "larger β2 ⇒ lower KL of z2 (more collapse); larger β1 ⇒ higher (the η_enc series is "
@@ -209,7 +209,7 @@ EXPERIMENTS: list[Experiment] = [
          Series("η_enc (β1 = β2 = 1)", "eta_enc", (0.25, 0.5, 0.7, 1.0, 2.0),
                 {"beta1": 1.0, "beta2": 1.0}, checked=False)),
         quick={"epochs": 20, **EVAL_QUICK},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 6.5, "paper": 73}, nominal_beta=True,
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 6.5, "paper": 660}, nominal_beta=True,
         test_eval=True, extra={"directions": {"β1 (β2 = 1)": -1}}),
     Experiment(
         "synthetic-correlation", "Synthetic data: x–y correlation against collapse (ReLU CVAE)",
@@ -219,7 +219,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("correlation", "corr", ("identical", "gaussian-0.5", "gaussian-0.25",
                                         "gaussian-0.125", "random")),),
         quick={"epochs": 20, "batch_size": 64, **EVAL_QUICK},
-        paper={"epochs": 1000, **EVAL_PAPER}, minutes={"quick": 0.5, "paper": 13},
+        paper={"epochs": 1000, **EVAL_PAPER}, minutes={"quick": 0.5, "paper": 126},
         nominal_beta=True,
         extra={"data_template": "synthetic:corr={corr},n=1000,dim=128,seed=0"}),
     Experiment(
@@ -231,7 +231,7 @@ EXPERIMENTS: list[Experiment] = [
         (Series("β", "beta", (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)),),
         quick={"epochs": 40, **EVAL_QUICK, "diagnostics_is_samples": 0},
         paper={"epochs": 100, "lr": 1e-4, "schedule": "constant", **EVAL_PAPER},
-        minutes={"quick": 4.2, "paper": 20}),
+        minutes={"quick": 4.2, "paper": 210}),
     Experiment(
         "linear-mhvae-beta2", "Active modes of the linear MHVAE against β2 (Theorem 3)",
         "the measured number of active z2 modes tracks the Theorem 3 prediction",
@@ -240,7 +240,7 @@ EXPERIMENTS: list[Experiment] = [
          "eta_enc": 0.5, "eta_dec": 0.5, "beta1": 1.0},
         (Series("β2", "beta2", (0.1, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0)),),
         quick={"epochs": 40, **EVAL_QUICK, "diagnostics_is_samples": 0},
-        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 2.0, "paper": 23}),
+        paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 2.0, "paper": 77}),
     *[Experiment(
         f"verify-thm{k}", f"Theorem {k}: closed form vs numerical minimisation and SGD training",
         "the closed form agrees with the numerical minimiser of the exact loss, and a linear "
