@@ -308,6 +308,9 @@ def train(
     threads: Annotated[int | None, typer.Option(
         help="torch CPU threads (default: torch's choice; 1 is often faster on a busy machine).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    tensorboard: Annotated[Path | None, typer.Option(
+        help="Also write per-epoch metrics (per-dimension KL as scalars and a histogram) as "
+        "TensorBoard logs in this directory (needs vaecollapse[tensorboard]).")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
@@ -329,12 +332,21 @@ def train(
                 beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc, eta_dec=eta_dec, sigma=sigma,
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device)
+        tb = None
+        if tensorboard is not None:
+            from vaecollapse.tensorboard_log import TensorBoardLog
+
+            tb = TensorBoardLog(tensorboard)
         try:
-            last = train_fn(cfg, out_dir, resume=resume, progress=True)
+            last = train_fn(cfg, out_dir, resume=resume, progress=True,
+                            on_epoch=tb.epoch if tb else None)
         except KeyboardInterrupt:
             err.print(f"interrupted: finished epochs are kept; continue with "
                       f"`vaecollapse train --resume --out {out_dir}`", highlight=False)
             raise typer.Exit(130) from None
+        finally:
+            if tb:
+                tb.close()
         if last:
             au = ", ".join(f"{k}: {v}" for k, v in last["active_units"].items())
             col = ", ".join(f"{k}: {v}" for k, v in last["n_collapsed"].items())
@@ -342,6 +354,9 @@ def train(
                       f"active units {au}; (ε,δ)-collapsed {col}", highlight=False)
         out.print(f"run directory: {out_dir} (diagnose with `vaecollapse diagnose {out_dir}`)",
                   highlight=False)
+        if tensorboard is not None:
+            out.print(f"TensorBoard logs: {tensorboard} (view with `tensorboard --logdir "
+                      f"{tensorboard}`)", highlight=False)
 
 
 @app.command()

@@ -20,6 +20,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -271,12 +272,14 @@ def load_model(run_dir: Path, device: str = "cpu") -> tuple[TrainConfig, LatentM
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          stop_after: int | None = None) -> dict[str, Any]:
+          stop_after: int | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``cfg`` into run directory ``out``; returns the final metrics line.
 
     ``resume``: continue from ``out``'s checkpoint (its saved config wins; ``cfg.epochs`` may
     extend it). ``stop_after``: stop after that many epochs of this call (tests use it to
-    simulate an interruption).
+    simulate an interruption). ``on_epoch(line)``: called with each epoch's metrics line once it
+    is saved (e.g. :class:`vaecollapse.tensorboard_log.TensorBoardLog`).
     """
     out = Path(out)
     if resume:
@@ -361,6 +364,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
                                                      for h in history))
             last_epoch = epoch + 1
             bar.epoch(line)
+            if on_epoch:
+                on_epoch(line)
     finally:
         bar.close()
     finished = last_epoch >= cfg.epochs
