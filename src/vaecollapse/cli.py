@@ -48,6 +48,26 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
+@contextlib.contextmanager
+def progress_bar(label: str):
+    """A transient rich progress bar on stderr when stderr is a terminal; yields
+    ``update(description, done, total)``, or None when there is no terminal (pipes, CI, files
+    stay clean)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=total)
+
+        yield update
+
+
 def _version(value: bool):
     if value:
         out.print(f"vaecollapse {__version__}")
@@ -400,8 +420,12 @@ def diagnose(
         if points:
             x, y = x[:points], None if y is None else y[:points]
         gen = torch.Generator().manual_seed(seed)
-        result = diagnose_fn(model, x, y, epsilon=epsilon, delta=delta, is_samples=is_samples,
-                             generator=gen, theory_data=full)
+        with progress_bar("diagnose") as update:
+            result = diagnose_fn(model, x, y, epsilon=epsilon, delta=delta, is_samples=is_samples,
+                                 generator=gen, theory_data=full,
+                                 progress=(lambda stage, done, total: update(f"{stage} (points)",
+                                                                             done, total))
+                                 if update else None)
         result["run"] = {"dir": str(run_dir), "epoch": ckpt["epoch"], "data": spec,
                          "points": int(x.shape[0])}
         _print_diagnostics(result, cfg)
@@ -611,10 +635,21 @@ def reproduce(
             raise UserError("name the experiments to run (or `all`); see `vaecollapse reproduce --list`")
         if profile not in PROFILES:
             raise UserError(f"unknown --profile {profile!r}: choose one of {', '.join(PROFILES)}")
+        current = {"name": ""}
+
+        def started(name: str) -> None:
+            current["name"] = name
+            err.print(f"[bold]{name}[/] …", highlight=False)
+
         try:
-            results = reproduce_fn(names, profile, out_dir, jobs=jobs, force=force,
-                                   data_root=data_root, executor=executor,
-                                   on_start=lambda n: err.print(f"[bold]{n}[/] …", highlight=False))
+            with progress_bar("reproduce") as update:
+                results = reproduce_fn(
+                    names, profile, out_dir, jobs=jobs, force=force, data_root=data_root,
+                    executor=executor, on_start=started,
+                    on_update=(lambda done, total, failed: update(
+                        f"{current['name']}: training runs" + (f" ({failed} failed)" if failed
+                                                               else ""), done + failed, total))
+                    if update else None)
         except KeyboardInterrupt:
             err.print("interrupted: finished experiments and runs are kept; rerun to continue")
             raise typer.Exit(130) from None
