@@ -61,6 +61,7 @@ def stream(rows: torch.Tensor, sizes, **kwargs) -> list[dict]:
     for k in sizes:
         mon.update(posteriors_of(rows[start:start + k]))
         start += k
+        assert mon.n == start
     assert start == rows.shape[0] and mon.n == start
     return mon.compute()
 
@@ -79,11 +80,14 @@ def assert_levels_close(got: list[dict], ref: list[dict], tol: float = 1e-6) -> 
 # ------------------------------------------------------------------------------ monitor == diagnose
 
 
+@pytest.mark.parametrize("buffer_rows", [0, 50, 1024])
 @pytest.mark.parametrize("sizes", [[400], [1] * 7 + [393], [128, 128, 128, 16], [33] * 12 + [4]])
-def test_batch_by_batch_equals_diagnose(sizes):
+def test_batch_by_batch_equals_diagnose(sizes, buffer_rows):
+    """Every staging regime: none, a buffer smaller than some batches (reduced directly) and
+    filled several times, one buffer for everything."""
     rows = make_data()
     ref = dg.diagnose(fn, rows, is_samples=0)["levels"]
-    got = stream(rows, sizes)
+    got = stream(rows, sizes, buffer_rows=buffer_rows)
     assert_levels_close(got, ref)
     # the data exercise every measure: some dimensions collapsed, some (not all) active
     z1 = got[0]
@@ -104,6 +108,26 @@ def test_other_eps_delta_threshold_match_diagnose(epsilon, delta, threshold):
         for a, b in zip(got, ref, strict=True):
             assert a["collapsed_dims"] == b["collapsed_dims"]
             np.testing.assert_allclose(a["kl_per_dim"], b["kl_per_dim"], rtol=1e-9)
+
+
+def test_prior_changing_between_batches():
+    """Numeric priors that change between batches (and a switch to tensor priors) flush the
+    staged rows first: the result equals diagnose with the per-sample prior written out."""
+    rows = make_data(seed=13)
+    m, lv = rows[:, :D1], rows[:, D1:2 * D1]
+    pm = torch.zeros(400, D1, dtype=F64)
+    pm[100:200] = 0.3
+    plv = torch.zeros(400, D1, dtype=F64)
+    plv[200:] = torch.linspace(-0.2, 0.2, D1, dtype=F64)
+    mon = CollapseMonitor(buffer_rows=256)
+    mon.update([Posterior("z", m[:100], lv[:100], 0.0, 0.0)])
+    mon.update([Posterior("z", m[100:200], lv[100:200], 0.3, 0)])
+    mon.update([Posterior("z", m[200:300], lv[200:300], 0.0, plv[200])])
+    mon.update([Posterior("z", m[300:], lv[300:], torch.zeros(()), plv[300:])])
+    ref = dg.diagnose(lambda xb, yb=None: [Posterior("z", xb[:, :D1], xb[:, D1:2 * D1],
+                                                     xb[:, 2 * D1:3 * D1], xb[:, 3 * D1:])],
+                      torch.cat([m, lv, pm, plv], 1), is_samples=0)["levels"]
+    assert_levels_close(mon.compute(), ref)
 
 
 def test_monitor_against_independent_oracles():
@@ -172,6 +196,7 @@ def test_training_posteriors_are_detached_and_reset_forgets():
     mon = CollapseMonitor()
     mon.update([Posterior("z", mean * 2, logvar)])
     first = mon.compute()
+    assert mon.compute() == first  # compute does not change the state
     mon.reset()
     assert mon.n == 0
     with pytest.raises(ValueError, match="at least one update"):
@@ -188,6 +213,8 @@ def test_bad_arguments():
         CollapseMonitor(delta=1.0)
     with pytest.raises(ValueError, match="epsilon"):
         CollapseMonitor(epsilon=0)
+    with pytest.raises(ValueError, match="buffer_rows"):
+        CollapseMonitor(buffer_rows=-1)
     with pytest.raises(ValueError, match=r"\(n, d\)"):
         CollapseMonitor().update([Posterior("z", torch.zeros(3), torch.zeros(3))])
 

@@ -15,7 +15,14 @@ it keeps only O(d²) running sums, in float64 on the batches' device:
   ``active_modes``.
 
 Every count and sum is exact for the union of the batches, so batch-by-batch equals all-at-once
-up to float64 rounding. The mutual information (an O(N²) pairwise estimator) and the
+up to float64 rounding.
+
+**Staging.** A training step of a small model takes a few milliseconds, and every separate tensor
+operation costs microseconds whatever its size, so ``update`` only copies the batch's posterior
+parameters (two tensor copies per level) into a staging buffer of at most ``buffer_rows`` rows
+per level; the float64 KL and the sums above are taken once per full buffer (and by
+``compute()``). Memory stays O(buffer_rows · d + d²), independent of the number of points;
+``buffer_rows=0`` reduces every batch at once. The mutual information (an O(N²) pairwise estimator) and the
 likelihood are not streamed: use ``diagnose`` for those.
 """
 
@@ -31,27 +38,62 @@ from vaecollapse.diagnostics import (
     DEFAULT_EPSILON,
     active_modes_of_covariance,
     active_units_of_variance,
-    as_float64,
     collapsed_from_counts,
     level_record,
 )
 from vaecollapse.models.base import Posterior
 
 
-class _LevelSums:
-    """Running sums of one latent level (float64, on the device of its first batch)."""
+class _Level:
+    """One latent level: its staged batches (copies of their posterior parameters, up to ``rows``
+    rows in all) and the running sums over every reduced point (float64, on the device of the
+    level's first batch)."""
 
-    def __init__(self, name: str, mean: Tensor):
-        self.name, self.device = name, mean.device
-        d = mean.shape[1]
-        z = {"dtype": torch.float64, "device": self.device}
-        self.n = 0
-        self.shift = mean.mean(0)  # K
+    def __init__(self, name: str, d: int, device: torch.device, rows: int):
+        self.name, self.d, self.device = name, d, device
+        self.n = 0  # points reduced into the sums
+        self.shift: Tensor | None = None  # K, the first reduced block's mean posterior mean
+        z = {"dtype": torch.float64, "device": device}
         self.kl_sum = torch.zeros(d, **z)
-        self.below = torch.zeros(d, dtype=torch.int64, device=self.device)
-        self.active_pairs = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.below = torch.zeros(d, dtype=torch.int64, device=device)
+        self.active_pairs = torch.zeros((), dtype=torch.int64, device=device)
         self.s1 = torch.zeros(d, **z)
         self.s2 = torch.zeros(d, d, **z)
+        self.rows, self.fill = rows, 0
+        self.parts: list[tuple] = []  # (mean, logvar, prior_mean, prior_logvar) per staged batch
+        self.priors: tuple | str | None = None  # the staged batches' prior numbers, or "tensor"
+
+    def stage(self, post: Posterior, reduce) -> None:
+        """Stage a copy of a batch (reducing the staged batches first when the buffer would
+        overflow or the prior changes); a batch larger than the buffer is reduced directly."""
+        rows = post.mean.shape[0]
+        numbers = not isinstance(post.prior_mean, Tensor) and not isinstance(post.prior_logvar, Tensor)
+        priors = (float(post.prior_mean), float(post.prior_logvar)) if numbers else "tensor"
+        if self.fill and (self.fill + rows > self.rows or priors != self.priors):
+            reduce(self, self.staged())
+        if rows > self.rows:
+            reduce(self, post)
+            return
+        with torch.no_grad():  # copies, not views: later in-place changes of the inputs do not matter
+            part = (post.mean.clone(), torch.as_tensor(post.logvar).clone())  # expanded when joined
+            if numbers:
+                part += priors
+            else:
+                part += tuple(torch.as_tensor(v).clone() for v in (post.prior_mean, post.prior_logvar))
+        self.parts.append(part)
+        self.fill += rows
+        self.priors = priors
+
+    def staged(self) -> Posterior:
+        """The staged batches as one posterior (and an emptied buffer)."""
+        parts, self.parts, self.fill = self.parts, [], 0
+
+        def joined(j: int):
+            if isinstance(parts[0][j], Tensor):
+                return torch.cat([p[j].expand_as(p[0]) for p in parts]) if len(parts) > 1 else parts[0][j]
+            return parts[0][j]  # numbers, the same in every staged batch
+
+        return Posterior(self.name, *(joined(j) for j in range(4)))
 
 
 class CollapseMonitor:
@@ -60,7 +102,8 @@ class CollapseMonitor:
     ``epsilon``, ``delta``: the (ε, δ) pair of the collapsed set (dimension i collapsed iff
     P_x[KL_i(x) < ε] ≥ 1 − δ); ``threshold``: τ of the active-unit measures (Burda's variance
     threshold, the KL-fraction threshold and the active-mode eigenvalue threshold), 0.01 as in
-    ``diagnose``. Usage::
+    ``diagnose``; ``buffer_rows``: rows staged per level before they are reduced (see the module
+    docstring; 0 = none). Usage::
 
         monitor = CollapseMonitor()
         for x in loader:
@@ -70,18 +113,21 @@ class CollapseMonitor:
     """
 
     def __init__(self, epsilon: float = DEFAULT_EPSILON, delta: float = 0.05,
-                 threshold: float = 0.01):
+                 threshold: float = 0.01, buffer_rows: int = 4096):
         if not epsilon > 0:
             raise ValueError(f"epsilon must be > 0, got {epsilon}")
         if not 0 <= delta < 1:
             raise ValueError(f"delta must be in [0, 1), got {delta}")
+        if buffer_rows < 0:
+            raise ValueError(f"buffer_rows must be >= 0, got {buffer_rows}")
         self.epsilon, self.delta, self.threshold = float(epsilon), float(delta), float(threshold)
-        self._levels: list[_LevelSums] = []
+        self.buffer_rows = int(buffer_rows)
+        self._levels: list[_Level] = []
 
     @property
     def n(self) -> int:
         """Points seen since the last reset."""
-        return self._levels[0].n if self._levels else 0
+        return self._levels[0].n + self._levels[0].fill if self._levels else 0
 
     def reset(self) -> None:
         """Forget every batch seen."""
@@ -89,7 +135,7 @@ class CollapseMonitor:
 
     def update(self, posteriors: Sequence[Posterior]) -> None:
         """Add one batch: per level, a :class:`Posterior` with mean (n_b, d) (any float dtype, any
-        device; gradients are not tracked)."""
+        device; gradients are not tracked, the values are copied)."""
         posteriors = list(posteriors)
         if not posteriors:
             raise ValueError("update needs the posteriors of at least one latent level")
@@ -97,24 +143,28 @@ class CollapseMonitor:
             raise ValueError(f"levels changed between batches: {[s.name for s in self._levels]} "
                              f"then {[p.name for p in posteriors]}")
         for k, post in enumerate(posteriors):
-            post = as_float64(post)  # detached: no graph is built
             if post.mean.ndim != 2:
                 raise ValueError(f"level {post.name!r}: the posterior mean must have shape "
                                  f"(n, d), got {tuple(post.mean.shape)}")
             if k == len(self._levels):
-                self._levels.append(_LevelSums(post.name, post.mean))
-            s = self._levels[k]
-            if post.mean.device != s.device:
-                post = _to(post, s.device)
-            kl = post.kl()
-            s.n += post.mean.shape[0]
-            s.kl_sum += kl.sum(0)
-            s.below += (kl < self.epsilon).sum(0)
-            if self.threshold != self.epsilon:  # else #{KL ≥ τ} = n·d − Σ_i #{KL_i < ε}
-                s.active_pairs += (kl >= self.threshold).sum()
-            c = post.mean - s.shift
-            s.s1 += c.sum(0)
-            s.s2.addmm_(c.T, c)
+                self._levels.append(_Level(post.name, post.mean.shape[1], post.mean.device,
+                                           self.buffer_rows))
+            self._levels[k].stage(post, self._reduce)
+
+    def _reduce(self, s: _Level, post: Posterior) -> None:
+        """Add a block of points to the level's running sums (the KL in float64)."""
+        post = _to(post, s.device)
+        kl = post.kl()
+        if s.shift is None:
+            s.shift = post.mean.mean(0)
+        s.n += post.mean.shape[0]
+        s.kl_sum += kl.sum(0)
+        s.below += (kl < self.epsilon).sum(0)
+        if self.threshold != self.epsilon:  # else #{KL ≥ τ} = n·d − Σ_i #{KL_i < ε}
+            s.active_pairs += (kl >= self.threshold).sum()
+        c = post.mean - s.shift
+        s.s1 += c.sum(0)
+        s.s2.addmm_(c.T, c)
 
     def compute(self) -> list[dict[str, Any]]:
         """Per level, the entries of ``diagnose(...)["levels"]``: ``name``, ``kl_per_dim``,
@@ -124,11 +174,12 @@ class CollapseMonitor:
             raise ValueError("compute needs at least one update")
         out = []
         for s in self._levels:
-            n = s.n
+            if s.fill:
+                self._reduce(s, s.staged())
+            n, d = s.n, s.d
             m = s.s1 / n
             cov = s.s2 / n - torch.outer(m, m)
             cov = 0.5 * (cov + cov.T)
-            d = s.kl_sum.shape[0]
             active_pairs = (n * d - int(s.below.sum()) if self.threshold == self.epsilon
                             else int(s.active_pairs))
             out.append(level_record(
@@ -141,8 +192,9 @@ class CollapseMonitor:
 
 
 def _to(post: Posterior, device: torch.device) -> Posterior:
+    """A detached float64 copy of ``post`` on ``device`` (no copy for what already is)."""
     def move(v):
-        return v.to(device) if isinstance(v, Tensor) else v
+        return v.detach().to(device=device, dtype=torch.float64) if isinstance(v, Tensor) else v
 
     return Posterior(post.name, move(post.mean), move(post.logvar), move(post.prior_mean),
                      move(post.prior_logvar))
