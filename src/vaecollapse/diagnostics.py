@@ -175,7 +175,7 @@ def kl_per_sample(post: Posterior) -> Tensor:
     return as_float64(post).kl()
 
 
-def as_float64(post: Posterior) -> Tensor:
+def as_float64(post: Posterior) -> Posterior:
     """A detached float64 copy of a posterior (on its device), prior parameters included."""
     def f64(v):
         return v.detach().to(torch.float64) if isinstance(v, Tensor) else v

@@ -75,11 +75,11 @@ class _Level:
             reduce(self, post)
             return
         with torch.no_grad():  # copies, not views: later in-place changes of the inputs do not matter
-            part = (post.mean.clone(), torch.as_tensor(post.logvar).clone())  # expanded when joined
-            if numbers:
-                part += priors
-            else:
-                part += tuple(torch.as_tensor(v).clone() for v in (post.prior_mean, post.prior_logvar))
+            def copy(v) -> Tensor:
+                return torch.as_tensor(v).to(self.device, copy=True)
+
+            part = (copy(post.mean), copy(post.logvar))  # a (d,) log-variance is expanded when joined
+            part += priors if numbers else (copy(post.prior_mean), copy(post.prior_logvar))
         self.parts.append(part)
         self.fill += rows
         self.priors = priors
