@@ -330,7 +330,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     tensorboard: Annotated[Path | None, typer.Option(
         help="Also write per-epoch metrics (per-dimension KL as scalars and a histogram) as "
-        "TensorBoard logs in this directory (needs vaecollapse[tensorboard]).")] = None,
+        "TensorBoard logs in this directory (needs vaecollapse\\[tensorboard]).")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
