@@ -468,7 +468,7 @@ def _train_command():
     return typer.main.get_command(app).commands["train"]
 
 
-NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help"}
+NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard"}
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
