@@ -84,6 +84,26 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
+@contextlib.contextmanager
+def progress_bar(label: str):
+    """A transient rich progress bar on stderr when stderr is a terminal; yields
+    ``update(description, done, total)``, or None when there is no terminal (pipes, CI, files
+    stay clean)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=total)
+
+        yield update
+
+
 def _version(value: bool):
     if value:
         out.print(f"vaecollapse {__version__}")
@@ -459,6 +479,9 @@ def train(
         **lim.option(lim.POINTS),
         help="Evaluation points, drawn at random with a fixed seed (0 = all).")] = 2000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    tensorboard: Annotated[Path | None, typer.Option(
+        help="Also write per-epoch metrics (per-dimension KL as scalars and a histogram) as "
+        "TensorBoard logs in this directory (needs vaecollapse\\[tensorboard]).")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
@@ -485,11 +508,20 @@ def train(
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
                 eval_points=eval_points)
+        tb = None
+        if tensorboard is not None:
+            from vaecollapse.tensorboard_log import TensorBoardLog
+
+            tb = TensorBoardLog(tensorboard)
         try:
-            last = train_fn(cfg, out_dir, resume=resume, progress=True)
+            last = train_fn(cfg, out_dir, resume=resume, progress=True,
+                            on_epoch=tb.epoch if tb else None)
         except KeyboardInterrupt:
             err.print(interrupted_advice(out_dir), highlight=False)
             raise typer.Exit(130) from None
+        finally:
+            if tb:
+                tb.close()
         if last:
             au = ", ".join(f"{k}: {v}" for k, v in last["active_units"].items())
             col = ", ".join(f"{k}: {v}" for k, v in last["n_collapsed"].items())
@@ -497,6 +529,9 @@ def train(
                       f"active units {au}; (ε,δ)-collapsed {col}", highlight=False)
         out.print(f"run directory: {out_dir} (diagnose with `vaecollapse diagnose {out_dir}`)",
                   highlight=False)
+        if tensorboard is not None:
+            out.print(f"TensorBoard logs: {tensorboard} (view with `tensorboard --logdir "
+                      f"{tensorboard}`)", highlight=False)
 
 
 @app.command()
@@ -550,8 +585,12 @@ def diagnose(
             keep = torch.from_numpy(evaluation_index(x.shape[0], points, seed))
             x, y = x[keep], None if y is None else y[keep]
         gen = torch.Generator().manual_seed(seed)
-        result = diagnose_fn(model, x, y, epsilon=epsilon, delta=delta, is_samples=is_samples,
-                             generator=gen, theory_data=full)
+        with progress_bar("diagnose") as update:
+            result = diagnose_fn(model, x, y, epsilon=epsilon, delta=delta, is_samples=is_samples,
+                                 generator=gen, theory_data=full,
+                                 progress=(lambda stage, done, total: update(f"{stage} (points)",
+                                                                             done, total))
+                                 if update else None)
         result["run"] = {"dir": str(run_dir), "epoch": ckpt["epoch"], "data": spec,
                          "points": int(x.shape[0])}
         _print_diagnostics(result, cfg)
@@ -631,7 +670,7 @@ def _train_command():
     return typer.main.get_command(app).commands["train"]
 
 
-NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help"}
+NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard"}
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -813,10 +852,21 @@ def reproduce(
         from vaecollapse.io import check_output_dir
 
         check_output_dir(out_dir)
+        current = {"name": ""}
+
+        def started(name: str) -> None:
+            current["name"] = name
+            err.print(Text(f"{name} …", style="bold"))
+
         try:
-            results = reproduce_fn(names, profile, out_dir, jobs=jobs, force=force,
-                                   data_root=data_root, executor=executor,
-                                   on_start=lambda n: err.print(Text(f"{n} …", style="bold")))
+            with progress_bar("reproduce") as update:
+                results = reproduce_fn(
+                    names, profile, out_dir, jobs=jobs, force=force, data_root=data_root,
+                    executor=executor, on_start=started,
+                    on_update=(lambda done, total, failed: update(
+                        f"{current['name']}: training runs" + (f" ({failed} failed)" if failed
+                                                               else ""), done + failed, total))
+                    if update else None)
         except KeyboardInterrupt:
             err.print("interrupted: finished experiments and runs are kept; rerun to continue")
             raise typer.Exit(130) from None

@@ -61,19 +61,45 @@ def _model_dtype(model) -> torch.dtype | None:
     return None
 
 
+def _model_device(model) -> torch.device | None:
+    params = getattr(model, "parameters", None)
+    if params is None:
+        return None
+    for p in params():
+        return p.device
+    return None
+
+
+def model_inputs(model, x, y=None) -> tuple[Tensor, Tensor | None]:
+    """``x`` and ``y`` as tensors on the model's device in its floating dtype (any float or integer
+    input dtype, numpy arrays too); for a parameter-free callable, x keeps a floating dtype and y
+    follows x."""
+    dtype = _model_dtype(model)
+    x = _as_tensor(x, dtype)
+    if dtype is None and not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    device = _model_device(model)
+    if device is not None:
+        x = x.to(device)
+    y = _as_tensor(y, x.dtype)
+    return x, None if y is None else y.to(x.device)
+
+
 @contextmanager
 def _evaluating(model):
-    """``torch.no_grad()`` and, for an ``nn.Module``, eval mode (restored on exit), so that
-    diagnostics neither build graphs nor update e.g. batch-norm running statistics."""
-    was_training = isinstance(model, torch.nn.Module) and model.training
-    if was_training:
+    """``torch.no_grad()`` and, for an ``nn.Module``, eval mode, so that diagnostics neither build
+    graphs nor update e.g. batch-norm running statistics. On exit every submodule gets back its
+    own train/eval flag (a frozen submodule kept in eval mode stays so)."""
+    modes = ([(m, m.training) for m in model.modules()]
+             if isinstance(model, torch.nn.Module) and model.training else [])
+    if modes:
         model.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        if was_training:
-            model.train()
+        for m, training in modes:
+            m.training = training
 
 
 def _batches(n: int, size: int):
@@ -119,8 +145,7 @@ def collect_posteriors(model_or_fn, x, y=None, *, batch_size: int = 1024,
     (n_b, d) are concatenated to (n, d), and so are per-sample prior parameters (e.g. the MHVAE's
     p(z1|z2) mean); scalar / shared priors are kept as they are.
     """
-    x = _as_tensor(x, _model_dtype(model_or_fn))
-    y = _as_tensor(y, x.dtype)
+    x, y = model_inputs(model_or_fn, x, y)
     is_model = hasattr(model_or_fn, "posteriors")
     chunks: list[list[Posterior]] = []
     with _evaluating(model_or_fn):
@@ -144,8 +169,19 @@ def collect_posteriors(model_or_fn, x, y=None, *, batch_size: int = 1024,
 
 
 def kl_per_sample(post: Posterior) -> Tensor:
-    """KL_i(x) = ½[(s_i² + (μ_i − m_i)²)/v_i − 1 − log(s_i²/v_i)] per sample and dimension, (n, d)."""
-    return post.kl()
+    """KL_i(x) = ½[(s_i² + (μ_i − m_i)²)/v_i − 1 − log(s_i²/v_i)] per sample and dimension, (n, d),
+    computed in float64 whatever the posterior's dtype (so half-precision models get exact
+    diagnostics, and the streaming monitor and :func:`diagnose` agree)."""
+    return as_float64(post).kl()
+
+
+def as_float64(post: Posterior) -> Posterior:
+    """A detached float64 copy of a posterior (on its device), prior parameters included."""
+    def f64(v):
+        return v.detach().to(torch.float64) if isinstance(v, Tensor) else v
+
+    return Posterior(post.name, f64(post.mean), f64(torch.as_tensor(post.logvar)),
+                     f64(post.prior_mean), f64(post.prior_logvar))
 
 
 # ------------------------------------------------------------------------------ collapse measures
@@ -170,9 +206,16 @@ def eps_delta_collapse(kl, eps=None, delta: float = 0.05) -> tuple[np.ndarray, n
     cols = torch.sort(kl.T.contiguous(), dim=1).values  # (d, n) ascending
     e = torch.as_tensor(eps, dtype=torch.float64).expand(d, -1).contiguous()  # (d, E)
     below = torch.searchsorted(cols, e, side="left")  # #{x : KL_i(x) < ε}
-    # count/n ≥ 1 − δ, compared on counts with a relative tolerance (e.g. 95/100 vs 1 − 0.05)
-    mask = (below.to(torch.float64) >= (1.0 - delta) * n * (1 - 1e-12)).T.numpy()
+    mask = collapsed_from_counts(below, n, delta).T.cpu().numpy()
     return mask.mean(axis=1) if d else np.zeros(len(eps)), mask
+
+
+def collapsed_from_counts(below: Tensor, n: int, delta: float) -> Tensor:
+    """The (ε, δ) decision from counts: ``below`` = #{x : KL_i(x) < ε} out of n points; collapsed
+    iff below / n ≥ 1 − δ, compared on counts with a relative tolerance (e.g. 95/100 vs 1 − 0.05)."""
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must be in [0, 1), got {delta}")
+    return below.to(torch.float64) >= (1.0 - delta) * n * (1 - 1e-12)
 
 
 def active_units(post: Posterior | Tensor, threshold: float = 0.01) -> int:
@@ -182,7 +225,12 @@ def active_units(post: Posterior | Tensor, threshold: float = 0.01) -> int:
     over the n samples of each column of ``post.mean``; a tensor of means (n, d) is accepted too.
     """
     mean = post.mean if isinstance(post, Posterior) else _as_tensor(post)
-    var = mean.detach().to(torch.float64).var(dim=0, correction=0)
+    return active_units_of_variance(mean.detach().to(torch.float64).var(dim=0, correction=0),
+                                    threshold)
+
+
+def active_units_of_variance(var: Tensor, threshold: float = 0.01) -> int:
+    """Burda's count from the per-dimension variances of the posterior means: #{i : var_i > threshold}."""
     return int((var > threshold).sum())
 
 
@@ -200,14 +248,37 @@ def active_modes(post: Posterior | Tensor, threshold: float = 0.01) -> int:
     if mean.shape[0] == 0 or mean.shape[1] == 0:
         return 0
     centred = mean - mean.mean(0)
-    eig = torch.linalg.eigvalsh(centred.T @ centred / mean.shape[0])
-    return int((eig > threshold).sum())
+    return active_modes_of_covariance(centred.T @ centred / mean.shape[0], threshold)
+
+
+def active_modes_of_covariance(cov: Tensor, threshold: float = 0.01) -> int:
+    """Active modes from the (d, d) covariance of the posterior means: #{k : eig_k > threshold}."""
+    if cov.numel() == 0:
+        return 0
+    return int((torch.linalg.eigvalsh(cov) > threshold).sum())
 
 
 def active_units_kl_fraction(kl, threshold: float = 0.01) -> float:
     """The paper scripts' "AU": the fraction of (sample, dimension) pairs with KL_i(x) ≥ threshold."""
     kl = _as_tensor(kl).detach()
     return float((kl >= threshold).to(torch.float64).mean())
+
+
+def level_record(name: str, kl_mean: Tensor, active_units: int, active_modes: int,
+                 active_units_kl_fraction: float, collapsed: Tensor | np.ndarray) -> dict[str, Any]:
+    """One entry of ``diagnose(...)["levels"]`` (and of ``CollapseMonitor.compute()``) from its
+    measures: ``kl_mean`` the (d,) mean KL_i, ``collapsed`` the (d,) (ε, δ) mask at the chosen ε."""
+    kl_mean = kl_mean.detach().to(torch.float64).cpu()
+    collapsed = collapsed.cpu().numpy() if isinstance(collapsed, Tensor) else np.asarray(collapsed)
+    return {
+        "name": name,
+        "kl_per_dim": [float(v) for v in kl_mean.tolist()],
+        "kl_total": float(kl_mean.sum()),
+        "active_units": int(active_units),
+        "active_modes": int(active_modes),
+        "active_units_kl_fraction": float(active_units_kl_fraction),
+        "collapsed_dims": [int(i) for i in np.flatnonzero(collapsed)],
+    }
 
 
 def mutual_information(post: Posterior, *, generator: torch.Generator | None = None,
@@ -257,7 +328,9 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
 
 
 def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: int = 16,
-                              generator: torch.Generator | None = None) -> dict[str, Any]:
+                              generator: torch.Generator | None = None,
+                              on_progress: Callable[[int, int], None] | None = None
+                              ) -> dict[str, Any]:
     """Importance-sampled log-likelihood with the encoder as proposal (theory.md §6):
 
         log p(t_n) ≈ logmeanexp_s w_ns = logsumexp_s w_ns − log S,
@@ -267,7 +340,8 @@ def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: i
     processed ``chunk`` at a time with all S samples at once, under ``torch.no_grad()``.
 
     Returns ``per_point`` (n,) tensor, ``estimate`` (its mean), ``stderr`` (sample std of the
-    per-point values / √n; NaN for n = 1) and ``samples`` (S).
+    per-point values / √n; NaN for n = 1) and ``samples`` (S). ``on_progress(done, n)`` is
+    called after each chunk of points.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
@@ -278,6 +352,8 @@ def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: i
         for sl in _batches(x.shape[0], chunk):
             w = model.log_weights(x[sl], None if y is None else y[sl], samples, generator=generator)
             parts.append(torch.logsumexp(w, dim=1) - math.log(samples))
+            if on_progress:
+                on_progress(sl.stop, x.shape[0])
     per_point = torch.cat(parts)
     n = per_point.shape[0]
     pp = per_point.to(torch.float64)
@@ -409,7 +485,8 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
 def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0.05,
              is_samples: int = 1000, generator: torch.Generator | None = None,
              eps_grid: Sequence[float] | np.ndarray | None = None,
-             theory_data: tuple | None = None) -> dict[str, Any]:
+             theory_data: tuple | None = None,
+             progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract)::
 
         {"levels": [{"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
@@ -425,28 +502,28 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
     model): the likelihood and theory entries are then null. Noise comes from ``generator``
     (default: a fresh generator seeded 0, so repeated calls agree). ``theory_data`` = (x, y):
     the data whose moments define the closed form (default: ``x, y``) — pass the full training
-    set when the other diagnostics run on a subset.
+    set when the other diagnostics run on a subset. Inputs of any dtype (numpy too) are moved to
+    the model's device and floating dtype. ``progress(stage, done, total)`` is told of the work:
+    stages ``posteriors``, ``mutual information`` and ``log-likelihood`` (points done).
     """
     epsilon = DEFAULT_EPSILON if epsilon is None else float(epsilon)
     eps_grid = default_eps_grid() if eps_grid is None else np.asarray(eps_grid, dtype=np.float64)
+    x, y = model_inputs(model, x, y)
     if generator is None:
-        generator = torch.Generator().manual_seed(0)
+        generator = torch.Generator(device=x.device).manual_seed(0)
+    n = x.shape[0]
+    if progress:
+        progress("posteriors", 0, n)
     posts = collect_posteriors(model, x, y, generator=generator)
     levels = []
     for post in posts:
         kl = kl_per_sample(post)
         _, mask = eps_delta_collapse(kl, np.array([epsilon]), delta)
-        kl_mean = kl.to(torch.float64).mean(0)
-        levels.append({
-            "name": post.name,
-            "kl_per_dim": [float(v) for v in kl_mean.tolist()],
-            "kl_total": float(kl_mean.sum()),
-            "active_units": active_units(post),
-            "active_modes": active_modes(post),
-            "active_units_kl_fraction": active_units_kl_fraction(kl),
-            "collapsed_dims": [int(i) for i in np.flatnonzero(mask[0])],
-        })
+        levels.append(level_record(post.name, kl.mean(0), active_units(post), active_modes(post),
+                                   active_units_kl_fraction(kl), mask[0]))
     last = posts[-1]
+    if progress:
+        progress("mutual information", n, n)
     frac, _ = eps_delta_collapse(kl_per_sample(last), eps_grid, delta)
     result: dict[str, Any] = {
         "levels": levels,
@@ -458,7 +535,10 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
         "theory": None,
     }
     if is_samples and hasattr(model, "log_weights"):
-        ll = importance_log_likelihood(model, x, y, samples=is_samples, generator=generator)
+        ll = importance_log_likelihood(
+            model, x, y, samples=is_samples, generator=generator,
+            on_progress=(lambda done, total: progress("log-likelihood", done, total)) if progress
+            else None)
         result["log_likelihood"] = {"estimate": _to_float(ll["estimate"]),
                                     "stderr": _to_float(ll["stderr"]), "samples": ll["samples"],
                                     "exact": exact_log_likelihood(model, x, y)}

@@ -22,6 +22,7 @@ import re
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -330,14 +331,17 @@ def load_model(run_dir: Path, device: str = "cpu") -> tuple[TrainConfig, LatentM
 
 @locks_directory("out", "run directory")
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          stop_after: int | None = None) -> dict[str, Any]:
+          stop_after: int | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``cfg`` into run directory ``out``; returns the final metrics line.
 
     ``resume``: continue from ``out``'s checkpoint (its saved config wins; ``cfg.epochs`` may
     extend it; the saved thread count and device are used again; a run interrupted before its
     first checkpoint starts again from its saved config). ``out`` is locked for the call: a second
     writer gets :class:`vaecollapse.lock.DirectoryLocked`. ``stop_after``: stop after that many
-    epochs of this call (tests use it to simulate an interruption).
+    epochs of this call (tests use it to simulate an interruption). ``on_epoch(line)``: called
+    with each epoch's metrics line once it is saved (e.g.
+    :class:`vaecollapse.tensorboard_log.TensorBoardLog`).
     """
     out = Path(out)
     if resume:
@@ -432,6 +436,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
                                                      for h in history))
             last_epoch = epoch + 1
             bar.epoch(line)
+            if on_epoch:
+                on_epoch(line)
     finally:
         bar.close()
     finished = last_epoch >= cfg.epochs

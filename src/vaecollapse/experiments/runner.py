@@ -115,9 +115,9 @@ def predicted_collapse(options: dict[str, Any], cache: dict) -> tuple[int | None
 
 def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None = None,
                    force: bool = False, data_root: str | None = None,
-                   executor: str = "local") -> list[dict[str, Any]]:
+                   executor: str = "local", on_update=None) -> list[dict[str, Any]]:
     """Run one experiment into ``out/name`` (skipped when finished, unless ``force``); returns
-    its claims."""
+    its claims. ``on_update(done, total, failed)``: progress of its training runs."""
     if name not in REGISTRY:
         raise UserError(f"unknown experiment {name!r}: see `vaecollapse reproduce --list`")
     if profile not in PROFILES:
@@ -131,7 +131,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     from vaecollapse.sweep import run_variants
 
     rows = run_variants({r.name: r.options for r in runs}, d / "runs", jobs=jobs, force=force,
-                        executor=executor)
+                        executor=executor, on_update=on_update)
     failed = [r for r in rows if r["status"] != "done"]
     if failed:
         raise UserError(f"{name}: {len(failed)} run(s) failed, e.g. {failed[0]['run']}: "
@@ -232,8 +232,9 @@ def _write_csv(path: Path, records: list[dict]) -> None:
 
 def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | None = None,
               force: bool = False, data_root: str | None = None, executor: str = "local",
-              on_start=None) -> dict[str, list[dict[str, Any]]]:
-    """Run the named experiments (``["all"]`` for every one) in registry order."""
+              on_start=None, on_update=None) -> dict[str, list[dict[str, Any]]]:
+    """Run the named experiments (``["all"]`` for every one) in registry order; ``on_start(name)``
+    before each, ``on_update(done, total, failed)`` as its training runs finish."""
     if names == ["all"]:
         names = list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
@@ -255,5 +256,6 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
             if on_start:
                 on_start(name)
             results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
-                                           data_root=data_root, executor=executor)
+                                           data_root=data_root, executor=executor,
+                                           on_update=on_update)
     return results

@@ -41,9 +41,16 @@ class Posterior:
     def kl(self) -> Tensor:
         """Per-sample, per-dimension KL(q ‖ prior), shape (n, d):
         ½[(s² + (μ − m)²)/v − 1 − log(s²/v)] with v = exp(prior_logvar)."""
+        diff = self.mean if _is_zero(self.prior_mean) else self.mean - self.prior_mean
+        if _is_zero(self.prior_logvar):  # v = 1: the division by v and the + log v are identities,
+            return 0.5 * (self.logvar.exp() + diff**2 - 1.0 - self.logvar)  # skipped (same bits)
         plv = torch.as_tensor(self.prior_logvar, dtype=self.mean.dtype, device=self.mean.device)
-        diff = self.mean - self.prior_mean
         return 0.5 * ((self.logvar.exp() + diff**2) / plv.exp() - 1.0 - self.logvar + plv)
+
+
+def _is_zero(v) -> bool:
+    """True for the plain number 0 (a prior parameter given as a number, not a tensor)."""
+    return isinstance(v, int | float) and v == 0
 
 
 @dataclass

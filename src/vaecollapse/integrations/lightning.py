@@ -1,0 +1,152 @@
+"""PyTorch Lightning callback: collapse measures of every latent level, logged each epoch.
+
+Needs the optional extra: ``pip install 'vaecollapse[lightning]'`` (PyTorch Lightning, imported
+as ``pytorch_lightning``; the unified ``lightning`` package's ``lightning.pytorch`` is used when
+``pytorch_lightning`` is not installed).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vaecollapse.diagnostics import DEFAULT_EPSILON, _evaluating
+from vaecollapse.models.base import Posterior
+from vaecollapse.monitor import CollapseMonitor, collapse_scalars
+
+try:
+    import pytorch_lightning as pl
+except ImportError:  # pragma: no cover - depends on what is installed
+    try:
+        import lightning.pytorch as pl
+    except ImportError:
+        raise ImportError("vaecollapse.integrations.lightning needs PyTorch Lightning: "
+                          "pip install 'vaecollapse[lightning]'") from None
+
+PosteriorsFn = Callable[[Any, Any], Sequence[Posterior]]
+
+
+class CollapseWarning(UserWarning):
+    """More latent dimensions are (ε, δ)-collapsed than the callback's ``warn_above``."""
+
+
+class CollapseMonitorCallback(pl.Callback):
+    """Feeds a :class:`~vaecollapse.monitor.CollapseMonitor` during ``fit`` and logs, through
+    ``pl_module.log`` (so CSVLogger, TensorBoardLogger, wandb… receive them), per level:
+    ``collapse/<level>/n_collapsed``, ``collapse/<level>/kl_total``,
+    ``collapse/<level>/active_units``, ``collapse/<level>/active_modes`` and
+    ``collapse/<level>/kl_<i>`` (the mean KL of dimension i).
+
+    Source of the batches: the validation batches in epochs where Lightning validates, else the
+    training batches. Each batch is passed to ``posteriors(pl_module, batch)`` or, by default,
+    ``pl_module.posteriors(batch)``, which returns one :class:`Posterior` per latent level; the
+    call runs under ``torch.no_grad()`` in eval mode, and every submodule's train/eval mode is
+    restored afterwards. Measured every ``every_n_epochs`` epochs (epochs counted from 1, as
+    Lightning's ``check_val_every_n_epoch``); not during the sanity check. ``warn_above``: warn
+    (:class:`CollapseWarning`, once per callback) when a level has more collapsed dimensions.
+    ``epsilon``, ``delta``, ``threshold``: the monitor's (ε, δ) and active-unit threshold.
+    ``last`` holds the latest ``compute()`` result (the ``levels`` of ``diagnose``).
+
+    With several processes (DDP) each process measures its own share of the data.
+    """
+
+    def __init__(self, posteriors: PosteriorsFn | None = None, every_n_epochs: int = 1,
+                 warn_above: int | None = None, *, epsilon: float = DEFAULT_EPSILON,
+                 delta: float = 0.05, threshold: float = 0.01):
+        if int(every_n_epochs) < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        if warn_above is not None and warn_above < 0:
+            raise ValueError(f"warn_above must be >= 0, got {warn_above}")
+        self.posteriors = posteriors
+        self.every_n_epochs = int(every_n_epochs)
+        self.warn_above = warn_above
+        self.monitor = CollapseMonitor(epsilon, delta, threshold)
+        self.last: list[dict[str, Any]] | None = None
+        self._warned = False
+        self._source: str | None = None  # "val" or "train" while batches are being collected
+
+    # ---------------------------------------------------------------------------- helpers
+
+    def _due(self, trainer) -> bool:
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    @staticmethod
+    def _validates(trainer) -> bool:
+        """Whether Lightning runs the validation loop in the current epoch."""
+        every = trainer.check_val_every_n_epoch
+        return bool(trainer.enable_validation) and (
+            every is None or (trainer.current_epoch + 1) % every == 0)
+
+    def _feed(self, pl_module, batch) -> None:
+        with _evaluating(pl_module):
+            if self.posteriors is not None:
+                posts = self.posteriors(pl_module, batch)
+            elif callable(getattr(pl_module, "posteriors", None)):
+                posts = pl_module.posteriors(batch)
+            else:
+                raise AttributeError(
+                    f"{type(pl_module).__name__} has no posteriors(batch) method: define one "
+                    "returning a list of vaecollapse Posterior, or pass "
+                    "CollapseMonitorCallback(posteriors=fn) with fn(pl_module, batch)")
+            self.monitor.update(posts)
+
+    def _start(self, source: str) -> None:
+        self._source = source
+        self.monitor.reset()
+
+    def _finish(self, trainer, pl_module) -> None:
+        self._source = None
+        if not self.monitor.n:
+            return
+        self.last = self.monitor.compute()
+        metrics: dict[str, float] = {}
+        for level in self.last:
+            metrics.update(collapse_scalars(level))
+        pl_module.log_dict(metrics, on_step=False, on_epoch=True)
+        if self.warn_above is None or self._warned or not trainer.is_global_zero:
+            return
+        for level in self.last:
+            k = len(level["collapsed_dims"])
+            if k > self.warn_above:
+                self._warned = True
+                warnings.warn(
+                    f"posterior collapse: {k} of {len(level['kl_per_dim'])} dimensions of "
+                    f"{level['name']} are (ε={self.monitor.epsilon:g}, δ={self.monitor.delta:g})-"
+                    f"collapsed at epoch {trainer.current_epoch + 1}, more than warn_above="
+                    f"{self.warn_above} (dimensions {level['collapsed_dims']})",
+                    CollapseWarning, stacklevel=2)
+                return
+
+    # ---------------------------------------------------------------------------- hooks
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._due(trainer) and not self._validates(trainer):
+            self._start("train")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._source == "train":
+            self._feed(pl_module, batch)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._source == "train":
+            self._finish(trainer, pl_module)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking and self._due(trainer):
+            self._start("val")
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx: int = 0) -> None:
+        if self._source == "val":
+            self._feed(pl_module, batch)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._source == "val":
+            self._finish(trainer, pl_module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"warned": self._warned}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._warned = bool(state_dict.get("warned", False))

@@ -1,0 +1,220 @@
+"""Streaming collapse monitor: :func:`~vaecollapse.diagnostics.diagnose`'s per-level measures,
+accumulated batch by batch inside any training or evaluation loop.
+
+Feed it the per-level :class:`~vaecollapse.models.base.Posterior` list of each batch (the same
+protocol as ``diagnose``); ``compute()`` returns exactly ``diagnose(...)["levels"]`` for the union
+of the batches seen since the last ``reset()``. Per level, with n points seen and d dimensions,
+it keeps only O(d²) running sums, in float64 on the batches' device:
+
+- Σ_x KL_i(x) → ``kl_per_dim`` (mean KL_i) and ``kl_total``;
+- #{x : KL_i(x) < ε} → the (ε, δ)-collapsed set at ε (``collapsed_dims``);
+- #{(x, i) : KL_i(x) ≥ τ} → ``active_units_kl_fraction``;
+- Σ_x (μ(x) − K) and Σ_x (μ(x) − K)(μ(x) − K)ᵀ with K the first batch's mean posterior mean
+  (a shift that keeps the sums well conditioned) → the covariance of the posterior means,
+  Cov = S₂/n − (S₁/n)(S₁/n)ᵀ, whose diagonal gives ``active_units`` and whose eigenvalues give
+  ``active_modes``.
+
+Every count and sum is exact for the union of the batches, so batch-by-batch equals all-at-once
+up to float64 rounding.
+
+**Staging.** A training step of a small model takes a few milliseconds, and every separate tensor
+operation costs microseconds whatever its size, so ``update`` only copies the batch's posterior
+parameters (two tensor copies per level) into a staging buffer of at most ``buffer_rows`` rows
+per level; the float64 KL and the sums above are taken once per full buffer (and by
+``compute()``). Memory stays O(buffer_rows · d + d²), independent of the number of points;
+``buffer_rows=0`` reduces every batch at once. The mutual information (an O(N²) pairwise estimator) and the
+likelihood are not streamed: use ``diagnose`` for those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vaecollapse.diagnostics import (
+    DEFAULT_EPSILON,
+    active_modes_of_covariance,
+    active_units_of_variance,
+    collapsed_from_counts,
+    level_record,
+)
+from vaecollapse.models.base import Posterior
+
+
+class _Level:
+    """One latent level: its staged batches (copies of their posterior parameters, up to ``rows``
+    rows in all) and the running sums over every reduced point (float64, on the device of the
+    level's first batch)."""
+
+    def __init__(self, name: str, d: int, device: torch.device, rows: int):
+        self.name, self.d, self.device = name, d, device
+        self.n = 0  # points reduced into the sums
+        self.shift: Tensor | None = None  # K, the first reduced block's mean posterior mean
+        z = {"dtype": torch.float64, "device": device}
+        self.kl_sum = torch.zeros(d, **z)
+        self.below = torch.zeros(d, dtype=torch.int64, device=device)
+        self.active_pairs = torch.zeros((), dtype=torch.int64, device=device)
+        self.s1 = torch.zeros(d, **z)
+        self.s2 = torch.zeros(d, d, **z)
+        self.rows, self.fill = rows, 0
+        self.parts: list[tuple] = []  # (mean, logvar, prior_mean, prior_logvar) per staged batch
+        self.priors: tuple | str | None = None  # the staged batches' prior numbers, or "tensor"
+
+    def stage(self, post: Posterior, reduce) -> None:
+        """Stage a copy of a batch (reducing the staged batches first when the buffer would
+        overflow or the prior changes); a batch larger than the buffer is reduced directly."""
+        rows = post.mean.shape[0]
+        numbers = not isinstance(post.prior_mean, Tensor) and not isinstance(post.prior_logvar, Tensor)
+        priors = (float(post.prior_mean), float(post.prior_logvar)) if numbers else "tensor"
+        if self.fill and (self.fill + rows > self.rows or priors != self.priors):
+            reduce(self, self.staged())
+        if rows > self.rows:
+            reduce(self, post)
+            return
+        with torch.no_grad():  # copies, not views: later in-place changes of the inputs do not matter
+            def copy(v) -> Tensor:
+                return torch.as_tensor(v).to(self.device, copy=True)
+
+            part = (copy(post.mean), copy(post.logvar))  # a (d,) log-variance is expanded when joined
+            part += priors if numbers else (copy(post.prior_mean), copy(post.prior_logvar))
+        self.parts.append(part)
+        self.fill += rows
+        self.priors = priors
+
+    def staged(self) -> Posterior:
+        """The staged batches as one posterior (and an emptied buffer)."""
+        parts, self.parts, self.fill = self.parts, [], 0
+
+        def joined(j: int):
+            if isinstance(parts[0][j], Tensor):
+                return torch.cat([p[j].expand_as(p[0]) for p in parts]) if len(parts) > 1 else parts[0][j]
+            return parts[0][j]  # numbers, the same in every staged batch
+
+        return Posterior(self.name, *(joined(j) for j in range(4)))
+
+
+class CollapseMonitor:
+    """Streaming (ε, δ)-collapse, per-dimension KL and active-unit measures of every latent level.
+
+    ``epsilon``, ``delta``: the (ε, δ) pair of the collapsed set (dimension i collapsed iff
+    P_x[KL_i(x) < ε] ≥ 1 − δ); ``threshold``: τ of the active-unit measures (Burda's variance
+    threshold, the KL-fraction threshold and the active-mode eigenvalue threshold), 0.01 as in
+    ``diagnose``; ``buffer_rows``: rows staged per level before they are reduced (see the module
+    docstring; 0 = none). Usage::
+
+        monitor = CollapseMonitor()
+        for x in loader:
+            monitor.update(model_posteriors(x))   # list[Posterior], one per level
+        levels = monitor.compute()                # == diagnose(...)["levels"]
+        monitor.reset()
+    """
+
+    def __init__(self, epsilon: float = DEFAULT_EPSILON, delta: float = 0.05,
+                 threshold: float = 0.01, buffer_rows: int = 4096):
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be > 0, got {epsilon}")
+        if not 0 <= delta < 1:
+            raise ValueError(f"delta must be in [0, 1), got {delta}")
+        if buffer_rows < 0:
+            raise ValueError(f"buffer_rows must be >= 0, got {buffer_rows}")
+        self.epsilon, self.delta, self.threshold = float(epsilon), float(delta), float(threshold)
+        self.buffer_rows = int(buffer_rows)
+        self._levels: list[_Level] = []
+
+    @property
+    def n(self) -> int:
+        """Points seen since the last reset."""
+        return self._levels[0].n + self._levels[0].fill if self._levels else 0
+
+    def reset(self) -> None:
+        """Forget every batch seen."""
+        self._levels = []
+
+    def update(self, posteriors: Sequence[Posterior]) -> None:
+        """Add one batch: per level, a :class:`Posterior` with mean (n_b, d) (any float dtype, any
+        device; gradients are not tracked, the values are copied)."""
+        posteriors = list(posteriors)
+        if not posteriors:
+            raise ValueError("update needs the posteriors of at least one latent level")
+        if self._levels and [p.name for p in posteriors] != [s.name for s in self._levels]:
+            raise ValueError(f"levels changed between batches: {[s.name for s in self._levels]} "
+                             f"then {[p.name for p in posteriors]}")
+        for k, post in enumerate(posteriors):
+            if post.mean.ndim != 2:
+                raise ValueError(f"level {post.name!r}: the posterior mean must have shape "
+                                 f"(n, d), got {tuple(post.mean.shape)}")
+            if k == len(self._levels):
+                self._levels.append(_Level(post.name, post.mean.shape[1], post.mean.device,
+                                           self.buffer_rows))
+            self._levels[k].stage(post, self._reduce)
+
+    def _reduce(self, s: _Level, post: Posterior) -> None:
+        """Add a block of points to the level's running sums (the KL in float64)."""
+        post = _to(post, s.device)
+        kl = post.kl()
+        if s.shift is None:
+            s.shift = post.mean.mean(0)
+        s.n += post.mean.shape[0]
+        s.kl_sum += kl.sum(0)
+        s.below += (kl < self.epsilon).sum(0)
+        if self.threshold != self.epsilon:  # else #{KL ≥ τ} = n·d − Σ_i #{KL_i < ε}
+            s.active_pairs += (kl >= self.threshold).sum()
+        c = post.mean - s.shift
+        s.s1 += c.sum(0)
+        s.s2.addmm_(c.T, c)
+
+    def compute(self) -> list[dict[str, Any]]:
+        """Per level, the entries of ``diagnose(...)["levels"]``: ``name``, ``kl_per_dim``,
+        ``kl_total``, ``active_units``, ``active_modes``, ``active_units_kl_fraction`` and
+        ``collapsed_dims`` (at ``epsilon``), over every point seen since the last reset."""
+        if not self._levels:
+            raise ValueError("compute needs at least one update")
+        out = []
+        for s in self._levels:
+            if s.fill:
+                self._reduce(s, s.staged())
+            n, d = s.n, s.d
+            m = s.s1 / n
+            cov = s.s2 / n - torch.outer(m, m)
+            cov = 0.5 * (cov + cov.T)
+            active_pairs = (n * d - int(s.below.sum()) if self.threshold == self.epsilon
+                            else int(s.active_pairs))
+            out.append(level_record(
+                s.name, s.kl_sum / n,
+                active_units_of_variance(cov.diagonal(), self.threshold),
+                active_modes_of_covariance(cov, self.threshold),
+                active_pairs / (n * d) if d else float("nan"),
+                collapsed_from_counts(s.below, n, self.delta)))
+        return out
+
+
+def _to(post: Posterior, device: torch.device) -> Posterior:
+    """A detached float64 copy of ``post`` on ``device`` (no copy for what already is)."""
+    def move(v):
+        return v.detach().to(device=device, dtype=torch.float64) if isinstance(v, Tensor) else v
+
+    return Posterior(post.name, move(post.mean), move(post.logvar), move(post.prior_mean),
+                     move(post.prior_logvar))
+
+
+def collapse_scalars(level: dict[str, Any]) -> dict[str, float]:
+    """The logged names of one level's measures (Lightning callback, ``train --tensorboard``):
+    ``collapse/<level>/n_collapsed``, ``…/kl_total``, ``…/active_units``, ``…/active_modes`` and
+    ``…/kl_<i>`` per dimension. ``level`` is a ``levels`` entry (``collapsed_dims``) or carries
+    ``n_collapsed`` directly; absent measures are left out."""
+    prefix = f"collapse/{level['name']}/"
+    out: dict[str, float] = {}
+    if "n_collapsed" in level:
+        out[prefix + "n_collapsed"] = float(level["n_collapsed"])
+    elif "collapsed_dims" in level:
+        out[prefix + "n_collapsed"] = float(len(level["collapsed_dims"]))
+    kl = [float(v) for v in level["kl_per_dim"]]
+    out[prefix + "kl_total"] = float(level.get("kl_total", sum(kl)))
+    for key in ("active_units", "active_modes"):
+        if level.get(key) is not None:
+            out[prefix + key] = float(level[key])
+    out.update({f"{prefix}kl_{i}": v for i, v in enumerate(kl)})
+    return out
