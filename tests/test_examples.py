@@ -14,7 +14,7 @@ def test_user_model_example_runs_and_finds_collapse():
     spec = importlib.util.spec_from_file_location("example", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    report = mod.main(steps=150)
+    report = mod.main()  # the example as a user runs it (300 steps)
     level = report["levels"][0]
     assert set(report) >= {"levels", "mutual_information", "eps_delta", "n_collapsed"}
     assert report["log_likelihood"] is None and report["theory"] is None
