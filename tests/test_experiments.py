@@ -20,15 +20,20 @@ from vaecollapse.train import config_from_options
 
 ISSUE_NAMES = {"fig2a", "fig2b", "fig2c", "fig3a", "fig4", "fig5", "table-vae", "table-cvae",
                "table-mhvae", "synthetic-correlation", "linear-cvae-beta", "linear-mhvae-beta2",
-               "cnn-mhvae-grid", "verify-thm1", "verify-thm2", "verify-thm3", "verify-thm5"}
+               "cnn-mhvae-grid", "verify-thm1", "verify-thm2", "verify-thm3", "verify-thm5",
+               # the remedies (issue 14)
+               "mitigation-annealing", "mitigation-free-bits", "advise-check"}
 
 
 def test_registry_holds_every_result_of_the_paper():
     assert set(REGISTRY) == ISSUE_NAMES
     for e in REGISTRY.values():
         assert e.claim and e.title and set(e.minutes) == {"quick", "paper"}
-        assert e.kind in ("curves", "linear_sweep", "grid", "verify")
-    assert sum(e.minutes["quick"] for e in REGISTRY.values()) < 45
+        assert e.kind in ("curves", "linear_sweep", "grid", "verify", "mitigation")
+    remedies = {"mitigation-annealing", "mitigation-free-bits", "advise-check"}
+    assert sum(e.minutes["quick"] for e in REGISTRY.values() if e.name not in remedies) < 45
+    # measured on a shared machine (load ~10 on 2 cores, see the registry)
+    assert all(REGISTRY[n].minutes["quick"] <= 20 for n in remedies)
 
 
 @pytest.mark.parametrize("name", sorted(ISSUE_NAMES))

@@ -718,13 +718,14 @@ def _print_advice(adv) -> None:
     from vaecollapse.theory.advise import LEVERS
 
     out.print(f"[bold]{adv.model.upper()}[/]: keep K = {adv.keep} of {adv.latent_dim} modes "
-              f"uncollapsed (rank {adv.rank}); now {adv.active_now} are.", highlight=False)
+              f"uncollapsed (rank {adv.rank}); uncollapsed now: {adv.active_now}.", highlight=False)
     t = Table(show_edge=False, header_style="bold")
     for c in ("lever", "value", "set by mode", "note"):
         t.add_column(c)
     for name in LEVERS:
         lv = adv.levers[name]
-        kind = "" if lv.value is None else ("attained" if lv.attained else "supremum, not attained")
+        bound = "infimum" if name.startswith("min") else "supremum"
+        kind = "" if lv.value is None else ("attained" if lv.attained else f"{bound}, not attained")
         t.add_row(name, fmt(lv.value), "—" if lv.mode is None else str(lv.mode),
                   lv.reason if lv.value is None else kind)
     out.print(t)

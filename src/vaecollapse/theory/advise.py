@@ -338,7 +338,7 @@ def plot_phase_diagram(advice: Advice, stats: Statistics, path, title: str = "",
     ax.set_yscale("log")
     ax.set_xlabel(symbol(x_name))
     ax.set_ylabel(symbol(y_name))
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.85)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
     ax.set_title(title or f"keep K = {advice.keep} of {advice.latent_dim} modes", fontsize=10)
     atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
