@@ -266,7 +266,7 @@ REMEDY_LINEAR_VAE = {"model": "vae", **LINEAR, "data": "mnist:n=2000", "latent_d
 REMEDY_RELU_CVAE = {**RELU_CVAE, "data": "mnist:n=2000,split=quarter", "beta": 1.0,
                     "eta_enc": 1.0, "eta_dec": 1.0}
 REMEDY_QUICK = {"epochs": 40, "eval_points": 500, "diagnostics_is_samples": 20}
-# Their quick minutes were measured with the 2 cores shared (load average 8–11, several times an
+# Their quick minutes were measured with the 2 cores shared (load average 8–15, several times an
 # idle machine's); paper minutes are rough estimates (2.5 × the epochs, larger evaluation), not
 # measured.
 # `vaecollapse advise --keep 2` on these data (β = 0.9 × max_beta); analyses check they still agree
