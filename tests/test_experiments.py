@@ -21,18 +21,19 @@ from vaecollapse.train import config_from_options
 ISSUE_NAMES = {"fig2a", "fig2b", "fig2c", "fig3a", "fig4", "fig5", "table-vae", "table-cvae",
                "table-mhvae", "synthetic-correlation", "linear-cvae-beta", "linear-mhvae-beta2",
                "cnn-mhvae-grid", "verify-thm1", "verify-thm2", "verify-thm3", "verify-thm5"}
+REMEDIES = {"mitigation-annealing", "mitigation-free-bits", "advise-check"}  # issue 14
 
 
 def test_registry_holds_every_result_of_the_paper():
-    assert set(REGISTRY) == ISSUE_NAMES
+    assert set(REGISTRY) == ISSUE_NAMES | REMEDIES
     for e in REGISTRY.values():
         assert e.claim and e.title and set(e.minutes) == {"quick", "paper"}
-        assert e.kind in ("curves", "linear_sweep", "grid", "verify")
+        assert e.kind in ("curves", "linear_sweep", "grid", "verify", "mitigation")
     # the quick suite of the paper's results keeps within an hour on 2 cores (measured minutes)
     assert sum(REGISTRY[n].minutes["quick"] for n in ISSUE_NAMES) <= 60
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_NAMES))
+@pytest.mark.parametrize("name", sorted(ISSUE_NAMES | REMEDIES))
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_every_variant_is_a_valid_training_configuration(name, profile):
     exp = REGISTRY[name]

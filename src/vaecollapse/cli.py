@@ -482,6 +482,17 @@ def train(
     tensorboard: Annotated[Path | None, typer.Option(
         help="Also write per-epoch metrics (per-dimension KL as scalars and a histogram) as "
         "TensorBoard logs in this directory (needs vaecollapse\\[tensorboard]).")] = None,
+    kl_warmup: Annotated[int, typer.Option(
+        help="KL warm-up: every KL weight (β, β1, β2) ramps linearly from 0 over this many "
+        "epochs (Bowman et al. 2016); 0 = none.")] = 0,
+    kl_cycles: Annotated[int, typer.Option(
+        help="Cyclical KL annealing: this many cycles over the run, each ramping the KL weights "
+        "from 0 over --kl-cycle-ratio of it, then holding them (Fu et al. 2019); 0 = none.")] = 0,
+    kl_cycle_ratio: Annotated[float, typer.Option(
+        help="Fraction of each annealing cycle spent ramping (Fu et al.'s R).")] = 0.5,
+    free_bits: Annotated[float | None, typer.Option(
+        help="Free bits: floor each latent dimension's batch-mean KL at this many nats, "
+        "Σ_i max(λ, KL_i) (Kingma et al. 2016). Absent: none.")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
@@ -507,7 +518,8 @@ def train(
                 beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc, eta_dec=eta_dec, sigma=sigma,
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
-                eval_points=eval_points)
+                eval_points=eval_points, kl_warmup=kl_warmup, kl_cycles=kl_cycles,
+                kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits)
         tb = None
         if tensorboard is not None:
             from vaecollapse.tensorboard_log import TensorBoardLog
@@ -908,6 +920,85 @@ def data_cmd(spec: Annotated[str, typer.Argument(help=DATA_HELP)] = "mnist"):
             labels, counts = np.unique(ds.labels, return_counts=True)
             out.print("labels: " + ", ".join(f"{a}×{b}" for a, b in zip(labels, counts, strict=True)),
                       highlight=False)
+
+
+@app.command()
+def advise(
+    keep: Annotated[int, typer.Option(help="K: the number of latent modes to keep uncollapsed.")],
+    model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
+    data: Annotated[str, typer.Option(help=DATA_HELP)] = "mnist",
+    latent_dim: Annotated[int, typer.Option(help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
+    beta: Annotated[float | None, typer.Option(help="KL weight β (VAE, CVAE). \\[default: 1]")] = None,
+    beta1: Annotated[float | None, typer.Option(help="MHVAE z1 weight β1. \\[default: 1]")] = None,
+    beta2: Annotated[float | None, typer.Option(help="MHVAE z2 weight β2. \\[default: 1]")] = None,
+    eta_enc: Annotated[float, typer.Option(help="Prior std η_enc.")] = 1.0,
+    eta_dec: Annotated[float, typer.Option(help="Decoder std η_dec.")] = 1.0,
+    sigma: Annotated[str | None, typer.Option(
+        help="Fixed encoder std (one value or one per dimension). Absent: learnable Σ.")] = None,
+    sigma1: Annotated[float | None, typer.Option(help="MHVAE fixed z1 encoder std (required).")] = None,
+    sigma2: Annotated[float | None, typer.Option(
+        help="MHVAE fixed z2 encoder std. Absent: learnable Σ2 (Theorem 3).")] = None,
+    centre: Annotated[bool, typer.Option("--centre/--no-centre", help="Centre the data.")] = False,
+    margin: Annotated[float, typer.Option(
+        help="The recommendation sits this fraction inside the threshold (β = margin × max_beta, "
+        "β1 = min_beta1 / margin).")] = 0.9,
+    backbone: Annotated[str, typer.Option(help="Backbone written into the train line.")] = "linear",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the advice as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Write the phase diagram PNG (uncollapsed modes over β × η_dec, MHVAE β1 × β2, with "
+        "the K contour, the current point and the recommendation).")] = None,
+):
+    """How far each lever may go while K modes stay uncollapsed — max β, max η_dec (VAE, CVAE),
+    max β2, min β1 (MHVAE, Σ1 fixed) — from the closed forms, with the limiting mode and a ready
+    `vaecollapse train` line. The other hyperparameters are held as given."""
+    with user_errors():
+        from vaecollapse.data import load
+        from vaecollapse.io import atomic_write_json
+        from vaecollapse.theory import MODELS, statistics
+        from vaecollapse.theory.advise import advise as advise_fn
+        from vaecollapse.theory.advise import plot_phase_diagram
+
+        if model not in MODELS:
+            raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
+        hp = _hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
+        ds = load(data)
+        if model == "cvae" and ds.y is None:
+            raise UserError(f"the CVAE needs a condition x and a target y, but {data!r} has no y: "
+                            "add split=quarter (or split=half) to an image spec")
+        stats = statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
+        adv = advise_fn(stats, latent_dim, keep, margin=margin, data=data, backbone=backbone, **hp)
+        _print_advice(adv)
+        if json_path:
+            atomic_write_json(json_path, adv.to_dict())
+            out.print(f"wrote {json_path}", highlight=False)
+        if plot:
+            plot_phase_diagram(adv, stats, plot, title=f"{model.upper()} on {data}: keep "
+                               f"K = {keep} of {adv.latent_dim} modes")
+            out.print(f"wrote {plot}", highlight=False)
+
+
+def _print_advice(adv) -> None:
+    from vaecollapse.theory.advise import LEVERS
+
+    out.print(f"[bold]{adv.model.upper()}[/]: keep K = {adv.keep} of {adv.latent_dim} modes "
+              f"uncollapsed (rank {adv.rank}); uncollapsed now: {adv.active_now}.", highlight=False)
+    t = Table(show_edge=False, header_style="bold")
+    for c in ("lever", "value", "set by mode", "note"):
+        t.add_column(c)
+    for name in LEVERS:
+        lv = adv.levers[name]
+        bound = "infimum" if name.startswith("min") else "supremum"
+        kind = "" if lv.value is None else ("attained" if lv.attained else f"{bound}, not attained")
+        t.add_row(name, fmt(lv.value), "—" if lv.mode is None else str(lv.mode),
+                  lv.reason if lv.value is None else kind)
+    out.print(t)
+    rec = adv.recommendation
+    if rec["train"]:
+        out.print(f"recommended: {rec['parameter']} = {rec['value']:.4g} ({rec['margin']:g} inside "
+                  f"{rec['lever']}; {rec['active_modes']} modes uncollapsed there)", highlight=False)
+        out.print(rec["train"], highlight=False, soft_wrap=True)
+    else:
+        out.print(rec.get("why", ""), highlight=False)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaecollapse import mitigations
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.io import FILE_MODE, atomic_write_json, atomic_write_text, jsonable
 from vaecollapse.lock import locks_directory
@@ -80,9 +81,17 @@ class TrainConfig:
     epsilon: float = 1e-2
     delta: float = 0.05
     diagnostics_is_samples: int = 100
+    # remedies for collapse (vaecollapse.mitigations): KL warm-up over kl_warmup epochs (Bowman
+    # et al. 2016), kl_cycles cyclical annealing cycles ramping over kl_cycle_ratio of each (Fu
+    # et al. 2019), a per-dimension KL floor of free_bits nats (Kingma et al. 2016)
+    kl_warmup: int = 0
+    kl_cycles: int = 0
+    kl_cycle_ratio: float = 0.5
+    free_bits: float | None = None
 
     def validate(self) -> TrainConfig:
         self.model.validate()
+        mitigations.validate(self)
         if self.epochs < 1:
             raise HyperparameterError(f"epochs must be >= 1, got {self.epochs}")
         if not (0 < self.lr < 1e30):
@@ -192,7 +201,9 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         eta_enc: float = 1.0, eta_dec: float = 1.0, sigma=None, sigma1=None,
                         sigma2=None, epochs: int | None = None, lr: float = 1e-3,
                         schedule: str = "constant", batch_size: int = 128, clip=None,
-                        seed: int = 0, device: str = "auto", **evaluation) -> TrainConfig:
+                        seed: int = 0, device: str = "auto", kl_warmup: int = 0,
+                        kl_cycles: int = 0, kl_cycle_ratio: float = 0.5, free_bits=None,
+                        **evaluation) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
     and the paper's experiments). Loads the data spec to size the model. ``evaluation`` may set
     TrainConfig's eval_points, eval_data, eval_seed, epsilon, delta and
@@ -222,7 +233,10 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
         raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
                        schedule=schedule, batch_size=int(batch_size), clip=clip, seed=int(seed),
-                       device=device, **evaluation).validate()
+                       device=device, kl_warmup=int(kl_warmup), kl_cycles=int(kl_cycles),
+                       kl_cycle_ratio=float(kl_cycle_ratio),
+                       free_bits=None if free_bits is None else float(free_bits),
+                       **evaluation).validate()
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -399,6 +413,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
             t0 = time.perf_counter()
             order = torch.randperm(n, generator=perm_gen).to(device)
             sums = {"loss": 0.0, "recon": 0.0}
+            if mitigations.active(cfg):
+                sums["objective"] = 0.0
             kl_sums: dict[str, float] = {}
             for b, i in enumerate(range(0, n, cfg.batch_size)):
                 idx = order[i:i + cfg.batch_size]
@@ -406,17 +422,23 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
                     group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + b,
                                                 cfg.epochs * steps_per_epoch)
                 o = model(x[idx], None if y is None else y[idx], generator=gen)
-                if not torch.isfinite(o.loss):
-                    raise TrainingDiverged(_diverged(f"the loss became {o.loss.item()}", epoch,
+                kl_w = mitigations.kl_weight(cfg, epoch * steps_per_epoch + b,
+                                             cfg.epochs * steps_per_epoch, steps_per_epoch)
+                objective = mitigations.objective(model, o, kl_w, cfg.free_bits)
+                if not torch.isfinite(objective):
+                    raise TrainingDiverged(_diverged(f"the loss became {objective.item()}", epoch,
                                                      f"batch {b + 1}", out))
                 opt.zero_grad(set_to_none=True)
-                o.loss.backward()
+                objective.backward()
                 if cfg.clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 opt.step()
                 w = len(idx) / n
                 sums["loss"] += o.loss.item() * w
                 sums["recon"] += o.recon.item() * w
+                if "objective" in sums:
+                    sums["objective"] += objective.item() * w
+                    sums["kl_weight"] = kl_w
                 for k, v in o.kl.items():
                     kl_sums[k] = kl_sums.get(k, 0.0) + v.item() * w
                 bar.batch(i + len(idx), n)

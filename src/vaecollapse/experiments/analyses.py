@@ -335,3 +335,9 @@ def theory_agreement(exp, records: list[dict]) -> dict | None:
                   "across the grid)", holds, evidence,
                   [{"test": "mae-and-spearman", "mae": mae, "tolerance": tol, **t.as_dict()}],
                   ["grid point", "trained collapsed modes", "linear theory"], rows)
+
+
+# the remedy experiments (KL annealing, free bits, advise) live in their own module
+from vaecollapse.experiments.mitigations import ANALYSES as _REMEDIES  # noqa: E402
+
+ANALYSES.update(_REMEDIES)

@@ -85,7 +85,9 @@ def bars_figure(labels, colors, metrics, title: str, path: Path, note: str = "")
         hi = np.array([np.nan if not g else np.max(g) for g in groups])
         x = np.arange(len(groups))
         ax.bar(x, means, color=colors)
-        ax.errorbar(x, means, yerr=[means - lo, hi - means], fmt="none", ecolor="k", lw=1,
+        # (clipped at 0: a mean of equal seeds can round a hair past their min or max)
+        ax.errorbar(x, means, yerr=[np.maximum(means - lo, 0), np.maximum(hi - means, 0)],
+                    fmt="none", ecolor="k", lw=1,
                     capsize=2)
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=SMALL)
         ax.tick_params(labelsize=SMALL)

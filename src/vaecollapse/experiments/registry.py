@@ -259,4 +259,74 @@ EXPERIMENTS: list[Experiment] = [
                "sigma2": 0.5, "beta1": 1.0, "beta2": 6.0, "eta_enc": 0.5, "eta_dec": 0.5}))],
 ]
 
+# ------------------------------------------------------------------------------ remedies (issue 14)
+# Series are labelled "MODEL · SETTING" (vaecollapse.experiments.mitigations). The linear VAE sits
+# where the MNIST spectrum has a wide gap (θ_1² = 38.4, θ_2² = 4.4 on 2,000 digits: with
+# βη_dec² = 12.25 one mode lives), so the runs test where training ends, not how slowly a
+# near-critical mode settles; the ReLU CVAE is Fig. 2b's at β = 1 (true β-ELBO weight).
+REMEDY_LINEAR_VAE = {"model": "vae", **LINEAR, "data": "mnist:n=2000", "latent_dim": 6,
+                     "beta": 1.0, "eta_enc": 1.0, "eta_dec": 3.5}
+REMEDY_RELU_CVAE = {**RELU_CVAE, "data": "mnist:n=2000,split=quarter", "beta": 1.0,
+                    "eta_enc": 1.0, "eta_dec": 1.0}
+REMEDY_QUICK = {"epochs": 40, "eval_points": 500, "diagnostics_is_samples": 20}
+# Their quick minutes were measured with the 2 cores shared (load average 8–15, several times an
+# idle machine's); paper minutes are rough estimates (2.5 × the epochs, larger evaluation), not
+# measured.
+# `vaecollapse advise --keep 2` on these data (β = 0.9 × max_beta); analyses check they still agree
+ADVISED_BETA = {"linear VAE": 0.992514, "ReLU CVAE": 1.70754}
+ADVISE_LINEAR_VAE = {**REMEDY_LINEAR_VAE, "eta_dec": 2.0}
+
+
+def _remedy_series(model: str, opts: dict, settings, checked: bool) -> tuple[Series, ...]:
+    return tuple(Series(f"{model} · {label}", param, (value,), opts, checked=checked)
+                 for label, param, value in settings)
+
+
+ANNEALING = (("plain", "kl_warmup", 0), ("warm-up", "kl_warmup", 10), ("cyclical", "kl_cycles", 4))
+FREE_BITS = (("plain", "kl_warmup", 0), ("free bits", "free_bits", 0.25))
+
+EXPERIMENTS += [
+    Experiment(
+        "mitigation-annealing", "Remedies: KL warm-up and cyclical annealing vs plain training",
+        "in the linear VAE, KL warm-up (10 epochs) and cyclical annealing (4 cycles, R = 0.5) end "
+        "at the closed form's collapsed modes, as plain training does: the global optimum does not "
+        "depend on the path", "mitigation", "annealing", {"seed": 0},
+        (*_remedy_series("linear VAE", REMEDY_LINEAR_VAE, ANNEALING, True),
+         *_remedy_series("ReLU CVAE", REMEDY_RELU_CVAE, ANNEALING, False)),
+        quick=REMEDY_QUICK, paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 10.5, "paper": 35},
+        extra={"measured_claim": "on the ReLU CVAE (Fig. 2b, β = 1), warm-up and cyclical "
+                                 "annealing leave fewer collapsed modes than plain training",
+               "note": "the linear CVAE is not in this quick experiment (it needs ~300 epochs to "
+                       "settle, see fig3a); warm-up 10 and 4 cycles are Bowman's and Fu's usual "
+                       "settings, not tuned"}),
+    Experiment(
+        "mitigation-free-bits", "Remedies: free bits (λ = 0.25 nats per dimension)",
+        "with free bits λ every latent dimension keeps at least λ nats (≥ 0.9 λ on the "
+        "evaluation points; theory: a mode that collapses without them sits at exactly λ)",
+        "mitigation", "free_bits", {"seed": 0},
+        (*_remedy_series("linear VAE", REMEDY_LINEAR_VAE, FREE_BITS, True),
+         *_remedy_series("ReLU CVAE", REMEDY_RELU_CVAE, FREE_BITS, True)),
+        quick=REMEDY_QUICK, paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 10.4, "paper": 35},
+        extra={"measured_claim": "free bits cost likelihood: the NLL is higher than plain "
+                                 "training's (the linear VAE at β = 1: its plain optimum is the "
+                                 "maximum-likelihood pPCA fit)"}),
+    Experiment(
+        "advise-check", "`vaecollapse advise --keep 2`: training at the advised β and at 1.2 ×",
+        "the linear VAE trained at the advised β keeps exactly the predicted K = 2 active modes "
+        "and at 1.2 × that β exactly K − 1 (every seed)", "mitigation", "advise", {"seed": 0},
+        (Series("linear VAE · advised β", "beta", (ADVISED_BETA["linear VAE"],), ADVISE_LINEAR_VAE),
+         Series("linear VAE · 1.2 × advised β", "beta", (round(1.2 * ADVISED_BETA["linear VAE"], 6),),
+                ADVISE_LINEAR_VAE),
+         Series("ReLU CVAE · advised β", "beta", (ADVISED_BETA["ReLU CVAE"],), REMEDY_RELU_CVAE,
+                checked=False),
+         Series("ReLU CVAE · 1.2 × advised β", "beta", (round(1.2 * ADVISED_BETA["ReLU CVAE"], 6),),
+                REMEDY_RELU_CVAE, checked=False)),
+        quick=REMEDY_QUICK, paper={"epochs": 100, **EVAL_PAPER}, minutes={"quick": 12.0, "paper": 40},
+        extra={"keep": {"linear VAE": 2, "ReLU CVAE": 2},
+               "measured_claim": "the ReLU CVAE (Fig. 2b) trained at the linear theory's advised β "
+                                 "keeps ≥ K = 2 active modes and fewer at 1.2 × that β",
+               "note": "advised β = 0.9 × max_beta (advise's default margin); the K-th mode sits "
+                       "10% inside its threshold at the advised β and 8% beyond it at 1.2 ×"}),
+]
+
 REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}

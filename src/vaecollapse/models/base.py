@@ -58,12 +58,14 @@ class Output:
     """One forward pass: the loss (scalar, mean over the batch) and its parts.
 
     ``recon`` is the mean −log p(target | z); ``kl`` maps each level to its mean (over the batch)
-    KL-like term, summed over dimensions, before weighting by β."""
+    KL-like term, summed over dimensions, before weighting by β; ``kl_dims`` the same per
+    dimension (batch means, shape (d,); ``kl`` is their sum), for per-dimension free bits."""
 
     loss: Tensor
     recon: Tensor
     kl: dict[str, Tensor]
     posteriors: list[Posterior] = field(default_factory=list)
+    kl_dims: dict[str, Tensor] = field(default_factory=dict)
 
 
 def gaussian_nll(target: Tensor, mean: Tensor, eta: float) -> Tensor:

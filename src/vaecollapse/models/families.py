@@ -186,9 +186,11 @@ class VAE(LatentModel):
         z = mean + (0.5 * logvar).exp() * _noise(mean, generator)
         recon = gaussian_nll(self.target(x, y), self.decode(z, x), self.cfg.eta_dec)
         post = Posterior("z", mean, logvar, 0.0, self.prior_logvar)
-        kl = post.kl().sum(-1)
+        kl_d = post.kl()
+        kl = kl_d.sum(-1)
         loss = recon + self.cfg.beta * kl
-        return Output(loss.mean(), recon.mean(), {"z": kl.mean()}, [post])
+        return Output(loss.mean(), recon.mean(), {"z": kl.mean()}, [post],
+                      kl_dims={"z": kl_d.mean(0)})
 
     def posteriors(self, x: Tensor, y: Tensor | None = None,
                    generator: torch.Generator | None = None) -> list[Posterior]:
@@ -302,11 +304,15 @@ class MHVAE(LatentModel):
         term1 = (gaussian_nll(z1, z1_mean_prior, self.cfg.eta_dec)
                  - 0.5 * (lv1 + 1 + math.log(2 * math.pi)).sum(-1))
         post2 = Posterior("z2", m2, lv2, 0.0, self.prior_logvar)
-        kl2 = post2.kl().sum(-1)
+        kl2_d = post2.kl()
+        kl2 = kl2_d.sum(-1)
         loss = recon + self.cfg.beta1 * term1 + self.cfg.beta2 * kl2
         post1 = Posterior("z1", m1, lv1, z1_mean_prior, self.z1_logvar)
+        # term1 per dimension: ½[(z1 − μ(z2))²/η_dec² + log η_dec² − log s1² − 1]
+        term1_d = 0.5 * ((z1 - z1_mean_prior) ** 2 / self.cfg.eta_dec**2
+                         + 2 * math.log(self.cfg.eta_dec) - lv1 - 1)
         return Output(loss.mean(), recon.mean(), {"z1": term1.mean(), "z2": kl2.mean()},
-                      [post1, post2])
+                      [post1, post2], kl_dims={"z1": term1_d.mean(0), "z2": kl2_d.mean(0)})
 
     def posteriors(self, x: Tensor, y: Tensor | None = None,
                    generator: torch.Generator | None = None) -> list[Posterior]:
