@@ -216,7 +216,6 @@ def predict(
         # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
         from vaecollapse.data import load
         from vaecollapse.io import atomic_write_json
-        from vaecollapse.plots import plot_prediction, plot_sweep
         from vaecollapse.schema import data_info, prediction_to_dict, sweep_to_dict
         from vaecollapse.theory import MODELS, solve, statistics
         from vaecollapse.theory import sweep as sweep_fn
@@ -239,6 +238,8 @@ def predict(
                 atomic_write_json(json_path, prediction_to_dict(pred, info))
                 out.print(f"wrote {json_path}", highlight=False)
             if plot:
+                from vaecollapse.plots import plot_prediction  # matplotlib only when plotting
+
                 plot_prediction(pred, plot, title=f"{pred.theorem}\n{data}")
                 out.print(f"wrote {plot}", highlight=False)
             return
@@ -249,6 +250,8 @@ def predict(
             atomic_write_json(json_path, sweep_to_dict(preds, parameter, values, info, hp))
             out.print(f"wrote {json_path}", highlight=False)
         if plot:
+            from vaecollapse.plots import plot_sweep
+
             plot_sweep(preds, parameter, values, plot, current=hp.get(parameter),
                        title=f"{preds[0].theorem}: {data}, latent_dim={latent_dim}")
             out.print(f"wrote {plot}", highlight=False)

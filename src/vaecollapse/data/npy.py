@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from vaecollapse.errors import DataError
+from vaecollapse.mapped import mappings, release
 
 CHECK_ROWS = 1 << 14  # rows checked for NaN/Inf at a time
 
@@ -45,8 +46,11 @@ def open_npy(path: str, name: str) -> np.ndarray:
     if array.dtype != np.float32 or not array.flags.c_contiguous:
         with np.errstate(over="ignore", invalid="ignore"):
             array = np.ascontiguousarray(array, dtype=np.float32)
+    maps = mappings(array)
     for start in range(0, len(array), CHECK_ROWS):
-        if not np.isfinite(array[start:start + CHECK_ROWS]).all():
+        finite = np.isfinite(array[start:start + CHECK_ROWS]).all()
+        release(maps)
+        if not finite:
             raise DataError(f"{file}: {name} contains NaN or Inf values (or values too large "
                             "for float32); remove or replace them.")
     return array

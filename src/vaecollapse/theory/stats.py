@@ -13,14 +13,13 @@ eigenvalue (``rcond``); the numerical rank is reported. No ad-hoc epsilons are a
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from vaecollapse.errors import DataError
+from vaecollapse.mapped import mappings, release
 
 
 def eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,28 +74,13 @@ def _as_2d(a, name: str) -> np.ndarray:
     return a
 
 
-def _mapping(a: np.ndarray) -> mmap.mmap | None:
-    """The memory map under an array view (e.g. ``np.load(..., mmap_mode="r")``), or None."""
-    while a is not None and not isinstance(a, mmap.mmap):
-        a = getattr(a, "base", None)
-    return a
-
-
-def _release(maps: list[mmap.mmap]) -> None:
-    """Drop the pages of memory-mapped inputs already read from this process's resident set
-    (the file stays in the page cache): memory stays bounded however large the file is."""
-    for m in maps:
-        with contextlib.suppress(OSError, ValueError):
-            m.madvise(mmap.MADV_DONTNEED)
-
-
 def _column_mean(a: np.ndarray) -> np.ndarray:
     """Column means in float64, over chunks of rows (bounded memory for memory-mapped input)."""
-    maps = [m for m in [_mapping(a)] if m is not None] if hasattr(mmap, "MADV_DONTNEED") else []
+    maps = mappings(a)
     total = np.zeros(a.shape[1])
     for i in range(0, a.shape[0], CHUNK_ROWS):
         total += a[i:i + CHUNK_ROWS].sum(axis=0, dtype=np.float64)
-        _release(maps)
+        release(maps)
     return total / a.shape[0]
 
 
@@ -104,7 +88,7 @@ def _gram(blocks: list[np.ndarray], mean: np.ndarray | None) -> np.ndarray:
     """(1/n) Σ_rows s sᵀ for s = the row-wise concatenation of ``blocks`` (minus ``mean``),
     accumulated in float64 over chunks of rows (one symmetric BLAS product per chunk). Memory:
     one chunk of float64 rows plus the result, also for memory-mapped inputs."""
-    maps = [m for m in map(_mapping, blocks) if m is not None] if hasattr(mmap, "MADV_DONTNEED") else []
+    maps = mappings(*blocks)
     n = blocks[0].shape[0]
     widths = [b.shape[1] for b in blocks]
     S = np.zeros((sum(widths), sum(widths)))
@@ -118,7 +102,7 @@ def _gram(blocks: list[np.ndarray], mean: np.ndarray | None) -> np.ndarray:
         if mean is not None:
             c -= mean
         S += c.T @ c
-        _release(maps)
+        release(maps)
     S /= n
     if not np.all(np.isfinite(S)):
         raise DataError("the data contain NaN or Inf values (or values too large to square)")
