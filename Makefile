@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_reference.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/collect.py
 
 clean:

@@ -199,7 +199,7 @@ def bench_predict(reps: int, blas_threads: int, tmp: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="fewer points and repetitions")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS-reference.md"))
@@ -210,8 +210,8 @@ def main() -> None:
     ds_c, ds_v = load(SPEC), load("mnist")
     xc, yc = torch.from_numpy(ds_c.x), torch.from_numpy(ds_c.y)
     xv = torch.from_numpy(ds_v.x)
-    n_c = (32, 8) if args.quick else (400, 60)
-    n_v = (4, 2) if args.quick else (40, 8)
+    n_c = (32, 8) if args.quick else (200, 30)
+    n_v = (4, 2) if args.quick else (16, 4)
     res: dict = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

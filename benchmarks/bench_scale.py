@@ -84,8 +84,9 @@ def main() -> None:
         f"{platform.python_version()}, numpy {np.__version__}; load average (1/5/15 min) {load0} "
         f"at start, {'/'.join(f'{v:.2f}' for v in os.getloadavg())} at end (shared machine). Whole "
         f"process (`python -m vaecollapse predict --model vae --data npy:PATH`), median of "
-        f"{args.reps} after a warm-up run; peak memory = the largest peak resident set (ru_maxrss) of the runs, which "
-        "counts the mapped file pages while they are resident. File in the page cache.",
+        f"{args.reps} after a warm-up run; peak memory = the largest peak resident set "
+        "(ru_maxrss) of the runs, which counts the mapped file pages while they are resident. "
+        "File in the page cache.",
         "",
         "| rows | file MB | seconds | seconds per 60,000 rows | peak memory MB |",
         "|---:|---:|---:|---:|---:|",
