@@ -30,9 +30,14 @@ from synthetic_idx import synthetic_images  # noqa: E402
 
 from vaecollapse.io import atomic_write_text  # noqa: E402
 
-CHILD = ("import atexit, resource, sys\n"
-         "atexit.register(lambda: print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF)"
-         ".ru_maxrss, file=sys.stderr))\n"
+# Peak memory of the child's own address space: VmHWM (ru_maxrss would also count the parent's
+# resident pages at fork time, which Linux carries across exec).
+CHILD = ("import atexit, sys\n"
+         "def hwm():\n"
+         "    for line in open('/proc/self/status'):\n"
+         "        if line.startswith('VmHWM:'):\n"
+         "            print('MAXRSS_KB', line.split()[1], file=sys.stderr)\n"
+         "atexit.register(hwm)\n"
          "sys.argv = ['vaecollapse'] + sys.argv[1:]\n"
          "from vaecollapse.cli import main\n"
          "main()\n")
@@ -85,7 +90,7 @@ def main() -> None:
         f"at start, {'/'.join(f'{v:.2f}' for v in os.getloadavg())} at end (shared machine). Whole "
         f"process (`python -m vaecollapse predict --model vae --data npy:PATH`), median of "
         f"{args.reps} after a warm-up run; peak memory = the largest peak resident set "
-        "(ru_maxrss) of the runs, which counts the mapped file pages while they are resident. "
+        "(VmHWM) of the runs, which counts the mapped file pages while they are resident. "
         "File in the page cache.",
         "",
         "| rows | file MB | seconds | seconds per 60,000 rows | peak memory MB |",
