@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_reference.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/collect.py
 
 clean:

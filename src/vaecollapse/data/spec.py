@@ -21,14 +21,15 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "mnist": ("root", "part", "digit", "digits", "split", "n", "seed"),
     "idx": ("part", "digit", "digits", "split", "n", "seed"),
     "npz": ("n", "seed"),
+    "npy": ("y",),
     "synthetic": ("corr", "n", "dim", "seed"),
 }
 #: Sources whose first item is a path.
-PATH_SOURCES = ("idx", "npz")
+PATH_SOURCES = ("idx", "npz", "npy")
 SPLITS = ("quarter", "half")
 PARTS = ("train", "test")
 
-_SOURCES_HELP = "mnist, mnist:root=DIR, idx:DIR, npz:PATH, synthetic"
+_SOURCES_HELP = "mnist, mnist:root=DIR, idx:DIR, npz:PATH, npy:PATH, synthetic"
 _INT_RE = re.compile(r"-?[0-9]+")
 
 

@@ -1,14 +1,10 @@
 """Theory engine: data statistics, closed-form optima, exact losses and a numerical oracle.
 
-Pure functions of arrays, float64, no I/O (theory.md is the specification).
+Pure functions of arrays, float64, no I/O (theory.md is the specification). The closed forms
+are numpy only; the numerical solver (torch) is imported on first use, so that ``predict`` does
+not pay torch's import time.
 """
 
-from vaecollapse.theory.numerical import (
-    NumericalSolution,
-    numerical_cvae,
-    numerical_mhvae,
-    numerical_vae,
-)
 from vaecollapse.theory.predict import (
     MODELS,
     SWEEPABLE,
@@ -20,7 +16,18 @@ from vaecollapse.theory.predict import (
     sweep,
 )
 
+_NUMERICAL = ("NumericalSolution", "numerical_cvae", "numerical_mhvae", "numerical_vae")
+
 __all__ = [
     "MODELS", "SWEEPABLE", "NumericalSolution", "Prediction", "Statistics", "numerical_cvae",
     "numerical_mhvae", "numerical_vae", "predict", "solve", "statistics", "sweep",
 ]
+
+
+def __getattr__(name: str):
+    """The numerical solver's names, imported lazily (PEP 562)."""
+    if name in _NUMERICAL:
+        from vaecollapse.theory import numerical
+
+        return getattr(numerical, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

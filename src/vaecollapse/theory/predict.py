@@ -21,7 +21,7 @@ import numpy as np
 from vaecollapse.errors import HyperparameterError
 from vaecollapse.limits import LATENT_DIM, WEIGHT, check
 from vaecollapse.theory import closed_form as cf
-from vaecollapse.theory.losses import cvae_loss, mhvae_loss, vae_loss
+from vaecollapse.theory.mode_loss import mhvae_mode_loss, vae_mode_loss
 from vaecollapse.theory.stats import (
     CvaeStatistics,
     Moments,
@@ -198,6 +198,11 @@ def _top_columns(basis: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
+def _present(basis: np.ndarray) -> np.ndarray:
+    """‖column‖² of a ``_top_columns`` basis: 1 for an eigenvector, 0 for zero padding."""
+    return np.square(basis).sum(0)
+
+
 def _kl_gauss(mean_sq, var, prior_var) -> np.ndarray:
     """E KL(N(m, s²) ‖ N(0, v)) = ½[(E m² + s²)/v − 1 − log(s²/v)], per dimension."""
     return 0.5 * ((mean_sq + var) / prior_var - 1.0 - np.log(var / prior_var))
@@ -276,8 +281,8 @@ def solve_vae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc:
     W[order] = (modes["lambda"] / safe)[:, None] * P.T
     U[:, order] = P * modes["omega"]
     sigma_latent = _to_latent_order(modes["sigma"], order)
-    A = stats.moments.A
-    loss = float(vae_loss(W, U, sigma_latent, A, beta, eta_enc, eta_dec))
+    loss = vae_mode_loss(np.trace(stats.moments.A), theta, modes["lambda"], modes["omega"],
+                         modes["sigma"], _present(P), beta, eta_enc, eta_dec)
     modes["latent_index"] = order
     hp = _vae_hp_record(d, beta, eta_enc, eta_dec, sig)
     theorem = ("linear VAE, learnable encoder variance (theory §2a)" if sig is None
@@ -306,7 +311,9 @@ def solve_cvae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc
     W1 = -W2 @ K
     sigma_latent = _to_latent_order(modes["sigma"], order)
     m = stats.moments
-    loss = float(cvae_loss(W1, W2, U1, K, sigma_latent, m.A, m.B, m.C, beta, eta_enc, eta_dec))
+    trace_e = np.trace(m.B) - np.sum(K * m.C.T)  # tr E = tr(B − K C)
+    loss = vae_mode_loss(trace_e, theta_v, modes["lambda"], modes["omega"], modes["sigma"],
+                         _present(Q), beta, eta_enc, eta_dec)
     modes["latent_index"] = order
     hp = _vae_hp_record(d, beta, eta_enc, eta_dec, sig)
     theorem = ("linear CVAE, learnable encoder variance (Theorem 2)" if sig is None
@@ -391,7 +398,8 @@ def solve_mhvae(stats: Statistics, latent_dim: int, *, beta1: float = 1.0, beta2
     # β1 term per mode: E[log q(z1|x) − log p(z1|z2)] = ½[E(z1 − U2 z2)²/η_dec² − 1 − log(σ1²/η_dec²)]
     resid = np.diag(R @ M @ R.T) + np.diag(U2 @ np.diag(Sigma2**2) @ U2.T)
     modes["kl_z1"] = _kl_gauss(resid - Sigma1**2, Sigma1**2, eta_dec**2)
-    loss = float(mhvae_loss(W1, W2, U1, U2, Sigma1, Sigma2, A, beta1, beta2, eta_enc, eta_dec))
+    loss = mhvae_mode_loss(np.trace(A), theta, modes["lambda"], modes["omega"], s1, Sigma2,
+                           _present(P), beta1, beta2, eta_enc, eta_dec)
     modes["latent_index"] = np.arange(d)
     hp = {"latent_dim": d, "beta1": beta1, "beta2": beta2, "eta_enc": eta_enc,
           "eta_dec": eta_dec, "sigma1": s1, "sigma2": s2}

@@ -19,6 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from vaecollapse.errors import DataError
+from vaecollapse.mapped import mappings, release
 
 
 def eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +74,21 @@ def _as_2d(a, name: str) -> np.ndarray:
     return a
 
 
+def _column_mean(a: np.ndarray) -> np.ndarray:
+    """Column means in float64, over chunks of rows (bounded memory for memory-mapped input)."""
+    maps = mappings(a)
+    total = np.zeros(a.shape[1])
+    for i in range(0, a.shape[0], CHUNK_ROWS):
+        total += a[i:i + CHUNK_ROWS].sum(axis=0, dtype=np.float64)
+        release(maps)
+    return total / a.shape[0]
+
+
 def _gram(blocks: list[np.ndarray], mean: np.ndarray | None) -> np.ndarray:
     """(1/n) Σ_rows s sᵀ for s = the row-wise concatenation of ``blocks`` (minus ``mean``),
-    accumulated in float64 over chunks of rows (one symmetric BLAS product per chunk)."""
+    accumulated in float64 over chunks of rows (one symmetric BLAS product per chunk). Memory:
+    one chunk of float64 rows plus the result, also for memory-mapped inputs."""
+    maps = mappings(*blocks)
     n = blocks[0].shape[0]
     widths = [b.shape[1] for b in blocks]
     S = np.zeros((sum(widths), sum(widths)))
@@ -89,6 +102,7 @@ def _gram(blocks: list[np.ndarray], mean: np.ndarray | None) -> np.ndarray:
         if mean is not None:
             c -= mean
         S += c.T @ c
+        release(maps)
     S /= n
     if not np.all(np.isfinite(S)):
         raise DataError("the data contain NaN or Inf values (or values too large to square)")
@@ -106,7 +120,7 @@ def second_moments(x, y=None, *, centre: bool = False) -> Moments:
         if y.shape[0] != x.shape[0]:
             raise DataError(f"x has {x.shape[0]} rows but y has {y.shape[0]}: they must pair up")
         blocks.append(y)
-    mean = np.concatenate([b.mean(axis=0, dtype=np.float64) for b in blocks]) if centre else None
+    mean = np.concatenate([_column_mean(b) for b in blocks]) if centre else None
     S = _gram(blocks, mean)
     n, dx = x.shape
     if y is None:
