@@ -394,7 +394,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ("data digit and digits", ["data", "mnist:digit=1,digits=2"], U, "digit"),
     ("data n too many", ["data", "mnist:n=99999999"], U, "n="),
     ("data split", ["data", "mnist:split=third"], U, "split"),
-    ("data part test", ["data", "mnist:part=test"], U, "test"),
+    ("data part validation", ["data", "mnist:part=validation"], U, "part=test"),
     ("data unknown key", ["data", "mnist:colour=red"], U, "colour"),
     ("data key twice", ["data", "mnist:n=5,n=6"], U, "twice"),
     ("data empty item", ["data", "mnist:n=5,,seed=1"], U, "empty item"),

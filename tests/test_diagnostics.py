@@ -266,7 +266,8 @@ def he_calc_mi(mu, logvar, noise):
 
 def test_mutual_information_matches_reference_and_chunking(monkeypatch):
     """Same noise (one N(0, 1) draw per (point, dim) from the generator) → same value as the
-    reference; the row chunk size does not matter; only the first max_points are used."""
+    reference; the row chunk size does not matter; only a seeded random sample of max_points is
+    used (vaecollapse.data.evaluation_index, never the first max_points)."""
     g = gen(7)
     n, d = 300, 5
     mu = torch.randn(n, d, generator=g, dtype=F64) * 3 + 10.0
@@ -276,7 +277,11 @@ def test_mutual_information_matches_reference_and_chunking(monkeypatch):
     assert dg.mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
     monkeypatch.setattr(dg, "MI_CHUNK_ELEMENTS", 7 * n)
     assert dg.mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
-    sub = he_calc_mi(mu[:100], logvar[:100], torch.randn(100, d, generator=gen(9), dtype=F64))
+    from vaecollapse.data import evaluation_index
+
+    keep = torch.from_numpy(evaluation_index(n, 100))
+    assert not torch.equal(keep, torch.arange(100))
+    sub = he_calc_mi(mu[keep], logvar[keep], torch.randn(100, d, generator=gen(9), dtype=F64))
     got = dg.mutual_information(post, generator=gen(9), max_points=100)
     assert got == pytest.approx(sub, rel=1e-10, abs=1e-10)
 
