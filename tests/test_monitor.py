@@ -309,4 +309,5 @@ def test_diagnose_reports_progress():
     stages = [c[0] for c in calls]
     assert stages[0] == "posteriors" and "mutual information" in stages
     ll = [c for c in calls if c[0] == "log-likelihood"]
-    assert [c[1] for c in ll] == [16, 32, 40] and all(c[2] == 40 for c in ll)
+    done = [c[1] for c in ll]  # points done, chunk by chunk (chunks sized by a memory budget)
+    assert done and done[-1] == 40 and done == sorted(done) and all(c[2] == 40 for c in ll)

@@ -228,7 +228,7 @@ def _hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference
 def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, json_path):
     """``solve``; where the loss is unbounded below, write {"bounded": false, "reason"} to
     ``json_path`` (if given) and fail with the one-line reason."""
-    from vaecollapse.theory.hierarchy import UnboundedError
+    from vaecollapse.errors import UnboundedError
 
     try:
         return solve(stats, latent_dim, **hp)

@@ -11,3 +11,13 @@ class DataError(UserError):
 
 class HyperparameterError(UserError):
     """A hyperparameter outside its valid range or an unsupported combination."""
+
+
+class UnboundedError(HyperparameterError):
+    """The loss has no minimum for these hyperparameters (the message says why); raised by the
+    numerical theory (vaecollapse.theory.hierarchy), defined here so that catching it imports
+    no torch."""
+
+    def __init__(self, message: str, hyperparameters: dict):
+        super().__init__(message)
+        self.hyperparameters = hyperparameters

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from vaecollapse.errors import HyperparameterError
+from vaecollapse.errors import HyperparameterError, UnboundedError  # noqa: F401 (re-exported)
 from vaecollapse.theory.losses import hierarchy_loss
 
 Tensor = torch.Tensor
@@ -689,12 +689,6 @@ def critical_top_beta(sol: HierarchySolution, *, check: bool = True) -> np.ndarr
 # ---------------------------------------------------------------- predict integration
 
 
-class UnboundedError(HyperparameterError):
-    """The loss has no minimum for these hyperparameters (the message says why)."""
-
-    def __init__(self, message: str, hyperparameters: dict):
-        super().__init__(message)
-        self.hyperparameters = hyperparameters
 
 
 def setting_name(h: Hierarchy) -> str:
