@@ -33,9 +33,9 @@ from pathlib import Path
 
 import torch
 from bench_train import BATCH, CLIP, HYPER, LATENT, LR, SPEC, fresh_model, loadavg
+from results import write_results
 
 from vaecollapse.data import load
-from vaecollapse.io import atomic_write_text
 from vaecollapse.monitor import CollapseMonitor
 
 TARGET = 0.03
@@ -166,10 +166,7 @@ def main() -> None:
         f"| overhead with one `compute()` per epoch, CPU time | {100 * with_compute:+.2f} % |",
         f"| target ≤ {100 * TARGET:.0f} % met (CPU time) | {ok} |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_text(args.out, "# Benchmarks: collapse monitor\n\n"
-                      "Regenerate with `python benchmarks/bench_monitor.py`.\n\n" + text)
+    write_results(args.out, "collapse monitor", "bench_monitor", lines)
 
 
 if __name__ == "__main__":

@@ -49,12 +49,12 @@ from reference import (  # noqa: E402
     reference_log_likelihood,
     reference_train_epoch,
 )
+from results import write_results  # noqa: E402
 from synthetic_idx import write_idx  # noqa: E402
 
 import vaecollapse.train as vt  # noqa: E402
 from vaecollapse.data import load  # noqa: E402
 from vaecollapse.diagnostics import importance_log_likelihood  # noqa: E402
-from vaecollapse.io import atomic_write_text  # noqa: E402
 
 SPEC = "mnist:split=quarter"
 CVAE_HP = {"hidden": [16], "eta_enc": 1.0, "eta_dec": 0.5, "beta": 1.0}
@@ -301,10 +301,7 @@ def write_report(res: dict, threads: list[int], reps: int, args, load_start: str
                      f"{'yes' if ratio <= 1.3 else '**no**'} | {p['cvae']:.2f} | "
                      f"{p['sweep']:.2f} | {extra:.2f} | "
                      f"{', '.join(p['imports']) or 'no'} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_text(args.out, "# Benchmarks: against the reference algorithms\n\n"
-                      "Regenerate with `python benchmarks/bench_reference.py`.\n\n" + text)
+    write_results(args.out, "against the reference algorithms", "bench_reference", lines)
 
 
 if __name__ == "__main__":

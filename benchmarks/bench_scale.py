@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from results import write_results  # noqa: E402
 from synthetic_idx import synthetic_images  # noqa: E402
-
-from vaecollapse.io import atomic_write_text  # noqa: E402
 
 # Peak memory of the child's own address space: VmHWM (ru_maxrss would also count the parent's
 # resident pages at fork time, which Linux carries across exec).
@@ -101,10 +100,7 @@ def main() -> None:
     last_n, _, last_t, _ = rows[-1]
     lines += ["", f"Time ratio {last_n:,} / {base_n:,} rows: {last_t / base_t:.1f}× for "
               f"{last_n / base_n:.1f}× the rows (fixed start-up ≈ imports + eigh)."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_text(args.out, "# Benchmarks: predict at scale\n\nRegenerate with "
-                      "`python benchmarks/bench_scale.py`.\n\n" + text)
+    write_results(args.out, "predict at scale", "bench_scale", lines)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 import torch
+from results import write_results
 
 import vaecollapse.train as vt
 from vaecollapse.data import load
-from vaecollapse.io import atomic_write_text
 from vaecollapse.models import build_model
 
 SPEC = "mnist:split=quarter"
@@ -189,10 +189,7 @@ def main() -> None:
         "- " + faster("Training, linear CVAE", {t: n / steps["linear", t] for t in threads}),
         "- " + faster("Full train() epoch", {t: n / full[t]["epoch2"] for t in threads}),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    atomic_write_text(args.out, "# Benchmarks: training\n\n"
-                      "Regenerate with `python benchmarks/bench_train.py`.\n\n" + text)
+    write_results(args.out, "training", "bench_train", lines)
 
 
 if __name__ == "__main__":
