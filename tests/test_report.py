@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from matplotlib.figure import Figure
@@ -310,3 +317,87 @@ def test_claim_tables_data_facts_and_literal_user_strings(tmp_path):
     html_text = page.read_text(encoding="utf-8")
     assert "<script>" not in html_text and "&lt;script&gt;" in html_text
     assert '<div class="scroll"><table>' in html_text and "0.41 ± 0.02 (3 seeds)" in html_text
+
+
+EVIL = "x_[l](javascript:x)*e*<b>"  # would be a link, emphasis and a tag if not escaped
+
+
+@pytest.fixture
+def evil_names(tmp_path) -> Path:
+    """An experiment whose directory, profile, figure and (long) table names hold markup."""
+    d = tmp_path / f"exp{EVIL}"
+    d.mkdir()
+    figure, table = f"f{EVIL}!.png", f"t{EVIL}.csv"
+    _png(d / figure, 1)
+    (d / table).write_text("a,b\n" + "".join(f"{i},{i}\n" for i in range(N_ROWS)), encoding="utf-8")
+    (d / "meta.json").write_text(json.dumps(_meta(d.name, [figure], [table], profile=f"p{EVIL}")),
+                                 encoding="utf-8")
+    (d / "claims.json").write_text(json.dumps([{"claim": "c", "holds": True, "evidence": "e"}]),
+                                   encoding="utf-8")
+    return tmp_path
+
+
+def test_markdown_escapes_names_of_experiments_figures_tables_and_profiles(evil_names):
+    text = write_report(evil_names)[0].read_text(encoding="utf-8")
+    escaped = r"x\_\[l\](javascript:x)\*e\*\<b\>"
+    assert f"- **Profile:** p{escaped}" in text  # header facts
+    assert f"## exp{escaped} — Title of exp{escaped}" in text
+    assert f"![exp{escaped}: f{escaped}\\!.png](" in text  # the image's alt text
+    assert f"### Table [t{escaped}.csv](" in text
+    assert f"the full table is exp{escaped}/t{escaped}.csv.*" in text
+    # link targets are percent-encoded, so they cannot close the link either
+    assert "](exp" + quote(EVIL) + "/f" + quote(EVIL + "!") + ".png)" in text
+    # the anchor is raw HTML with an escaped attribute; it is taken whole, never parsed as Markdown
+    anchor = "exp-exp" + html.escape(EVIL)
+    assert f'<a id="{anchor}"></a>' in text
+    # nothing user-written is a link, an image, emphasis or a tag; only the report's own are
+    rest = text.replace(f'<a id="{anchor}"></a>', "")
+    assert len(re.findall(r"(?<!\\)!\[", rest)) == 1  # the figure
+    assert not re.search(r"(?<!\\)<b>", rest) and not re.search(r"(?<!\\)\[l", rest)
+    assert not re.search(r"(?<!\\)\*e", rest)
+
+
+def test_html_escapes_names_of_experiments_figures_tables_and_profiles(evil_names):
+    html_path = write_report(evil_names)[1]
+    page = _parse(html_path)
+    assert not page.errors and not page.stack and len(page.imgs) == 1
+    text = html_path.read_text(encoding="utf-8")
+    bold = re.findall(r"<b>(.*?)</b>", text)  # only the report's own labels are bold
+    assert bold == ["Generated:", "Profile:", "Experiments:", "Total run time:", "Versions:"]
+    assert "<script" not in text and f"exp{html.escape(EVIL)}" in text
+    body = "".join(page.text)
+    for shown in (f"p{EVIL}", f"exp{EVIL} — Title of exp{EVIL}", f"Table t{EVIL}.csv",
+                  f"exp{EVIL}/f{EVIL}!.png", f"the full table is exp{EVIL}/t{EVIL}.csv."):
+        assert shown in body, shown
+
+
+def test_templates_ship_in_the_wheel_and_render_from_the_installed_package(tmp_path):
+    """Build the wheel from a copy of the source, install it into a directory and render there."""
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, src)
+    shutil.copytree(root / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    build = "from setuptools import build_meta as b; print(b.build_wheel('dist'))"
+    res = subprocess.run([sys.executable, "-c", build], cwd=src, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    wheel = src / "dist" / res.stdout.strip().splitlines()[-1]
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    templates = {"report.md.j2", "report.html.j2", "table.md.j2", "table.html.j2"}
+    assert {f"vaecollapse/report/templates/{t}" for t in templates} <= names
+    results = tmp_path / "results" / "fig2a"
+    results.mkdir(parents=True)
+    _claims(results, "fig2a")
+    (results / "meta.json").write_text(json.dumps(_meta("fig2a")), encoding="utf-8")
+    run = ("import sys, vaecollapse, vaecollapse.report as r; assert 'jinja2' not in sys.modules; "
+           "r.write_report(sys.argv[1]); print(r.__file__)")
+    res = subprocess.run([sys.executable, "-c", run, str(results.parent)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert Path(res.stdout.strip()).is_relative_to(site)  # the installed copy, not the source tree
+    assert CLAIMS["fig2a"][2] in (results.parent / "REPORT.md").read_text(encoding="utf-8")
+    assert "HOLDS" in (results.parent / "report.html").read_text(encoding="utf-8")
