@@ -2,6 +2,14 @@
 the tests of :mod:`vaecollapse.experiments.stats` and returns a :class:`Verdict`; a claim as
 claims.json holds it is :func:`claim_record`.
 
+The checks, by the analysis that calls them: ``curves`` — :class:`SeriesTrend` (``increasing``,
+``decreasing``, ``kl_increasing``, ``kl_decreasing``) and :class:`ArmComparison`
+(``first_more``, ``second_more_au``); ``linear_sweep`` — :func:`tracks`; ``grid`` —
+:func:`z2_rises_with_beta2_falls_with_beta1`; ``verify`` — :func:`agrees_with_closed_form`.
+:func:`theory_agreement` is the claim the runner adds to every experiment with linear-theory
+predictions; the remedies' checks live beside their analysis in
+:mod:`vaecollapse.experiments.mitigations`.
+
 Measurements: a run's *collapsed fraction* is the mean of its (ε,δ) curve over the log-ε grid
 (the area under the curve, not one ε); its *collapsed modes* are latent_dim − active modes (a
 count that does not depend on the latent basis, comparable with the closed form's).
