@@ -10,8 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from vaecollapse.experiments import claims as stats
-from vaecollapse.experiments.analyses import _trend_claim, theory_agreement
+from vaecollapse.experiments import stats
+from vaecollapse.experiments.analyses import curves, grid_points
+from vaecollapse.experiments.claims import increasing, theory_agreement
 from vaecollapse.experiments.registry import Experiment, Series
 
 
@@ -120,26 +121,24 @@ def _run(series, param, value, seed, frac, predicted=None, kind="", modes=None, 
 
 
 def test_a_claim_with_several_series_needs_every_series():
-    e = Experiment("x", "t", "claim", "curves", "increasing", {},
-                   (Series("β", "beta", (1.0, 2.0, 4.0)), Series("β1", "beta1", (1.0, 2.0, 4.0))),
-                   extra={"directions": {"β1": -1}})
+    e = Experiment(name="x", title="t", claim="claim", analysis=curves, check=increasing, base={},
+                   series=(Series(label="β", param="beta", values=(1.0, 2.0, 4.0)),
+                           Series(label="β1", param="beta1", values=(1.0, 2.0, 4.0), direction=-1)))
     rising = [_run("β", "beta", v, k, f + 0.01 * k) for v, f in ((1.0, .1), (2.0, .4), (4.0, .8))
               for k in range(3)]
     falling = [_run("β1", "beta1", v, k, f + 0.01 * k) for v, f in ((1.0, .8), (2.0, .4), (4.0, .1))
                for k in range(3)]
-    from vaecollapse.experiments.analyses import grid_points
-
-    holds, evidence, tests = _trend_claim(e, grid_points(e, rising + falling))
+    holds, evidence, tests = e.check(grid_points(e, rising + falling))
     assert holds is True and len(tests) == 2 and all(t["p"] <= 0.05 for t in tests)
     assert "β: ρ = +0.95" in evidence and "β1: ρ = -0.95" in evidence
     wrong = [{**r, "collapsed_fraction": [1 - r["collapsed_fraction"][0]]} for r in falling]
-    assert _trend_claim(e, grid_points(e, rising + wrong))[0] is False
+    assert e.check(grid_points(e, rising + wrong)).holds is False
 
 
 def test_linear_theory_agreement_fails_where_it_is_far_off():
     """fig2b's one-seed numbers: linear theory 0, 0, 2, 10 collapsed vs ReLU 11, 14, 14, 15
     (|errors| 11, 14, 12, 5: mean 10.5)."""
-    e = Experiment("x", "t", "c", "curves", "increasing", {}, ())
+    e = Experiment(name="x", title="t", claim="c", analysis=curves, check=increasing, base={})
     recs = [_run("β", "beta", v, 0, 0.5, predicted=p, kind="linear theory", modes=16 - m)
             for v, p, m in ((0.1, 0, 11), (0.5, 0, 14), (1.0, 2, 14), (2.0, 10, 15))]
     c = theory_agreement(e, recs)
@@ -149,3 +148,25 @@ def test_linear_theory_agreement_fails_where_it_is_far_off():
     good = theory_agreement(e, close)
     assert good["holds"] is True, good["evidence"]
     assert theory_agreement(e, [{**r, "predicted_kind": "closed form"} for r in close]) is None
+
+
+def test_comparison_checks_judge_the_claimed_arm():
+    """first_more: the first value (a learnable Σ) collapses more; second_more_au: the second (a
+    fixed σ) keeps more active units — each holds on runs built that way and fails on the
+    reverse."""
+    from vaecollapse.experiments.claims import first_more, second_more_au
+
+    e = Experiment(name="x", title="t", claim="c", analysis=curves, check=first_more, base={},
+                   series=(Series(label="encoder variance", param="sigma", values=(None, 1.0)),))
+
+    def runs(first, second, key):
+        return [{**_run("encoder variance", "sigma", v, k, 0.5), key: f + 0.01 * k}
+                for v, f in ((None, first), (1.0, second)) for k in range(3)]
+
+    more_first = [{**r, "collapsed_fraction": [r["kl_total"]]} for r in runs(0.8, 0.2, "kl_total")]
+    assert first_more(grid_points(e, more_first)).holds is True
+    assert "learnable Σ 0.81 vs fixed σ = 1 0.21" in first_more(grid_points(e, more_first)).evidence
+    assert second_more_au(grid_points(e, runs(0.3, 0.9, "active_units_kl_fraction"))).holds is True
+    assert second_more_au(grid_points(e, runs(0.9, 0.3, "active_units_kl_fraction"))).holds is False
+    verdict = second_more_au(grid_points(e, runs(0.3, 0.9, "active_units_kl_fraction")))
+    assert verdict.evidence.startswith("active units (KL fraction): fixed σ = 1 0.91 vs learnable Σ")

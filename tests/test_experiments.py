@@ -12,7 +12,17 @@ from typer.testing import CliRunner
 
 from vaecollapse.cli import app
 from vaecollapse.experiments import REGISTRY, run_experiment
+from vaecollapse.experiments.analyses import curves, grid, linear_sweep, verify
+from vaecollapse.experiments.claims import (
+    ArmComparison,
+    SeriesTrend,
+    agrees_with_closed_form,
+    first_more,
+    tracks,
+    z2_rises_with_beta2_falls_with_beta1,
+)
 from vaecollapse.experiments.figures import new_figure, suptitle
+from vaecollapse.experiments.mitigations import advise_check, annealing, free_bits, mitigation
 from vaecollapse.experiments.registry import Experiment, Series
 from vaecollapse.experiments.runner import held_out_part, variant_options, variants
 from vaecollapse.report import write_report
@@ -29,6 +39,13 @@ def test_registry_holds_every_result_of_the_paper():
     for e in REGISTRY.values():
         assert e.claim and e.title and set(e.minutes) == {"quick", "paper"}
         assert e.kind in ("curves", "linear_sweep", "grid", "verify", "mitigation")
+        # each analysis calls a check of its own shape
+        if e.analysis is curves:
+            assert isinstance(e.check, SeriesTrend | ArmComparison), e.name
+        else:
+            assert e.check in {linear_sweep: {tracks}, grid: {z2_rises_with_beta2_falls_with_beta1},
+                               verify: {agrees_with_closed_form},
+                               mitigation: {annealing, free_bits, advise_check}}[e.analysis], e.name
     # the quick suite of the paper's results keeps within an hour on 2 cores (measured minutes)
     assert sum(REGISTRY[n].minutes["quick"] for n in ISSUE_NAMES) <= 60
 
@@ -106,23 +123,25 @@ def tiny_registry(monkeypatch):
     """Small stand-ins for each kind of experiment (same code paths, seconds to run)."""
     tiny = {
         "tiny-curves": Experiment(
-            "tiny-curves", "tiny curves", "learnable Σ collapses more", "curves", "first_more",
-            TINY, (Series("encoder variance", "sigma", (None, 1.0)),), quick=TINY_QUICK,
-            minutes={"quick": 0.1, "paper": 1}, seeds=TWO),
+            name="tiny-curves", title="tiny curves", claim="learnable Σ collapses more",
+            analysis=curves, check=first_more, base=TINY,
+            series=(Series(label="encoder variance", param="sigma", values=(None, 1.0)),),
+            quick=TINY_QUICK, minutes={"quick": 0.1, "paper": 1}, seeds=TWO),
         "tiny-sweep": Experiment(
-            "tiny-sweep", "tiny linear sweep", "tracks the closed form", "linear_sweep", "tracks",
-            {**TINY, "eta_enc": 1.0, "eta_dec": 1.0},
-            (Series("β", "beta", (0.5, 60.0)),), quick={**TINY_QUICK, "epochs": 30},
-            minutes={"quick": 0.1, "paper": 1}, seeds=TWO),
+            name="tiny-sweep", title="tiny linear sweep", claim="tracks the closed form",
+            analysis=linear_sweep, check=tracks, base={**TINY, "eta_enc": 1.0, "eta_dec": 1.0},
+            series=(Series(label="β", param="beta", values=(0.5, 60.0)),),
+            quick={**TINY_QUICK, "epochs": 30}, minutes={"quick": 0.1, "paper": 1}, seeds=TWO),
         "tiny-grid": Experiment(
-            "tiny-grid", "tiny grid", "β2 collapses z2", "grid", "grid",
-            {"model": "mhvae", "backbone": "mlp", "hidden": "8", "latent_dim": 3,
-             "data": "mnist:n=200", "sigma1": 0.5, "eta_enc": 0.5, "eta_dec": 0.5},
+            name="tiny-grid", title="tiny grid", claim="β2 collapses z2", analysis=grid,
+            check=z2_rises_with_beta2_falls_with_beta1,
+            base={"model": "mhvae", "backbone": "mlp", "hidden": "8", "latent_dim": 3,
+                  "data": "mnist:n=200", "sigma1": 0.5, "eta_enc": 0.5, "eta_dec": 0.5},
             quick={**TINY_QUICK, "epochs": 1, "grid": (1.0, 8.0)}, minutes={"quick": 0.1, "paper": 1},
             nominal_beta=True, seeds=TWO),
         "tiny-verify": Experiment(
-            "tiny-verify", "tiny verify", "agrees", "verify", "verify",
-            {**TINY, "sigma": 0.5, "eta_enc": 1.0, "eta_dec": 3.2},
+            name="tiny-verify", title="tiny verify", claim="agrees", analysis=verify,
+            check=agrees_with_closed_form, base={**TINY, "sigma": 0.5, "eta_enc": 1.0, "eta_dec": 3.2},
             quick={**TINY_QUICK, "instances": 4}, minutes={"quick": 0.1, "paper": 1},
             seeds={"quick": 1, "paper": 1}),
     }

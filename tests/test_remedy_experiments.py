@@ -42,7 +42,7 @@ def test_registry_advised_beta_is_advise_on_the_data():
                         ("ReLU CVAE · advised β", "ReLU CVAE")):
         s = next(s for s in REGISTRY["advise-check"].series if s.label == name)
         v = next(v for v in variants(REGISTRY["advise-check"], "quick") if v.series is s)
-        rec = advice_for(v.options, REGISTRY["advise-check"].extra["keep"][model], cache).recommendation
+        rec = advice_for(v.options, REGISTRY["advise-check"].keep[model], cache).recommendation
         assert ADVISED_BETA[model] == pytest.approx(rec["value"], rel=1e-5)
         assert rec["active_modes"] == 2
 

@@ -1,13 +1,11 @@
-"""One analysis per experiment kind: group the runs by grid point (over seeds), draw the figures
-and judge the claim with the tests of :mod:`vaecollapse.experiments.claims`.
+"""The analyses an experiment names (``Experiment.analysis``): each groups the runs by grid point
+(over seeds), draws the figures and has the experiment's ``check`` (from
+:mod:`vaecollapse.experiments.claims`) judge the claim.
 
-Each analysis returns ``(figure names, claims)``; a claim is ``{"claim", "holds", "evidence"
-(one short sentence with the key numbers), "statistic" (the test(s) behind the verdict),
-"table" ({"header", "rows"}: per grid point, mean ± sd over seeds beside the theory)}``.
-
-Measurements: a run's *collapsed fraction* is the mean of its (ε,δ) curve over the log-ε grid
-(the area under the curve, not one ε); its *collapsed modes* are latent_dim − active modes (a
-count that does not depend on the latent basis, comparable with the closed form's).
+Every analysis is called as ``analysis(exp, profile, records, d, cache)`` and returns ``(figure
+names, claims)``; a claim is :func:`~vaecollapse.experiments.claims.claim_record`'s object. What
+each passes to its check is in its docstring. The remedies' analysis is
+:func:`vaecollapse.experiments.mitigations.mitigation`.
 """
 
 from __future__ import annotations
@@ -16,24 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecollapse.experiments import claims as stats
-from vaecollapse.experiments import figures
+from vaecollapse.errors import UserError
+from vaecollapse.experiments import figures, stats
+from vaecollapse.experiments.claims import COLLAPSED, claim_record, inactive
+from vaecollapse.experiments.spec import value_name
 
 NLL_NOTE = ("NLLs at different η_dec are not comparable: the Gaussian decoder's likelihood changes "
             "scale with η_dec")
-
-
-def value_name(v) -> str:
-    return "learnable" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
-
-
-def collapsed_fraction(r: dict) -> float:
-    return float(np.mean(r["collapsed_fraction"]))
-
-
-def inactive(r: dict) -> int | None:
-    """Collapsed directions, counted without a basis: latent_dim − active modes."""
-    return None if r.get("active_modes") is None else r["latent_dim"] - r["active_modes"]
 
 
 def grid_points(exp, records: list[dict]) -> list[tuple[object, list[tuple[object, list[dict]]]]]:
@@ -43,6 +30,13 @@ def grid_points(exp, records: list[dict]) -> list[tuple[object, list[tuple[objec
         rs = [r for r in records if r["series"] == s.label]
         out.append((s, [(v, [r for r in rs if r["values"][s.param] == v]) for v in s.values]))
     return out
+
+
+def require_active_modes(exp, records: list[dict]) -> None:
+    """Analyses that count active modes refuse runs whose diagnostics lack them."""
+    if any(r["active_modes"] is None for r in records):
+        raise UserError(f"{exp.name}: diagnostics without active modes (written by an older "
+                        "version): rerun with --force")
 
 
 def _seed_values(runs: list[dict], key) -> list[float]:
@@ -57,58 +51,12 @@ def _theory(runs: list[dict]) -> str:
 # ------------------------------------------------------------------------------ curves
 
 
-def _measure(exp):
-    """(what is measured, the run's value, the claimed direction's sign) for a curves check."""
-    c = exp.check
-    if c in ("increasing", "decreasing"):
-        return "mean collapsed fraction", collapsed_fraction, -1 if c == "decreasing" else 1
-    if c in ("kl_decreasing", "kl_increasing"):
-        return "KL (nats)", (lambda r: r["kl_total"]), -1 if c == "kl_decreasing" else 1
-    if c == "second_more_au":
-        return "active units (KL fraction)", (lambda r: r["active_units_kl_fraction"]), 1
-    return "mean collapsed fraction", collapsed_fraction, 1  # first_more
-
-
-def _trend_claim(exp, groups) -> tuple[bool | None, str, list[dict]]:
-    what, key, sign = _measure(exp)
-    parts, texts, tests, backs = [], [], [], []
-    for s, points in groups:
-        if not s.checked:
-            continue
-        direction = sign * exp.extra.get("directions", {}).get(s.label, 1)
-        xs = [i for i, (_, runs) in enumerate(points) for _ in runs]
-        ys = [key(r) for _, runs in points for r in runs]
-        t = stats.trend(xs, ys, direction)
-        parts.append(t.holds)
-        tests.append({"series": s.label, **t.as_dict()})
-        texts.append(f"{s.label}: {t.describe()}")
-        labels = [f"{s.param} {value_name(v)}" for v, _ in points]
-        backs += stats.step_backs(labels, [[key(r) for r in runs] for _, runs in points], direction)
-    evidence = f"{what} against the swept value — " + "; ".join(texts)
-    if backs:
-        evidence += "; step back beyond the seed spread: " + ", ".join(backs)
-    return stats.combine(parts), evidence, tests
-
-
-def _comparison_claim(exp, groups) -> tuple[bool | None, str, list[dict]]:
-    what, key, _ = _measure(exp)
-    (s, points), = groups
-    (va, ra), (vb, rb) = points
-    a, b = [key(r) for r in ra], [key(r) for r in rb]
-    if exp.check == "second_more_au":  # the claim: the second (fixed Σ) keeps more
-        a, b, va, vb = b, a, vb, va
-    c = stats.compare(a, b)
-
-    def which(v):
-        return "learnable Σ" if v is None else f"fixed σ = {v:g}"
-
-    evidence = (f"{what}: {which(va)} {np.mean(a):.3g} vs {which(vb)} {np.mean(b):.3g} — "
-                f"{c.describe()}")
-    return c.holds, evidence, [c.as_dict()]
-
-
 def curves(exp, profile, records, d: Path, cache):
+    """(ε,δ) curves per series (eps_delta.png) and, when the claim is about KL or active units,
+    bars of KL, NLL and active units (table.png). ``exp.check(groups)`` judges the claim, with
+    ``groups`` = :func:`grid_points`; the check's ``measure`` heads the table."""
     groups = grid_points(exp, records)
+    measure = exp.check.measure
     beta_note = " — β nominal (2× β-ELBO weight)" if exp.nominal_beta else ""
     panels = []
     for s, points in groups:
@@ -121,7 +69,7 @@ def curves(exp, profile, records, d: Path, cache):
         panels.append((s.label, first["level"], first["latent_dim"], first["predicted_kind"], lines))
     figs = [figures.curves_figure(panels, exp.epsilon, exp.delta,
                                   f"{exp.title} [{profile}]{beta_note}", d / "eps_delta.png")]
-    if exp.check in ("kl_decreasing", "kl_increasing", "second_more_au"):
+    if measure is not COLLAPSED:
         labels, colors, kl, nll, au = [], [], [], [], []
         for i, (s, points) in enumerate(groups):
             for v, runs in points:
@@ -134,39 +82,31 @@ def curves(exp, profile, records, d: Path, cache):
         figs.append(figures.bars_figure(labels, colors, [("KL (nats)", kl), ("NLL (IS, nats)", nll),
                                                          ("active units (Burda)", au)],
                                         f"{exp.title} [{profile}]", d / "table.png", note))
-    if exp.check in ("first_more", "second_more_au"):
-        holds, evidence, tests = _comparison_claim(exp, groups)
-    else:
-        holds, evidence, tests = _trend_claim(exp, groups)
-    what = _measure(exp)[0]
-    header = ["series", "value", what, f"collapsed at ε={exp.epsilon:g}", "collapsed modes",
+    verdict = exp.check(groups)
+    header = ["series", "value", measure.name, f"collapsed at ε={exp.epsilon:g}", "collapsed modes",
               "KL (nats)", "NLL (nats)", "theory"]
-    rows = [[s.label, value_name(v), stats.mean_sd([_measure(exp)[1](r) for r in runs]),
+    rows = [[s.label, value_name(v), stats.mean_sd([measure.of(r) for r in runs]),
              stats.mean_sd([r["n_collapsed"] for r in runs]),
              _mean_sd_or_dash(_seed_values(runs, inactive)),
              stats.mean_sd([r["kl_total"] for r in runs]),
              _mean_sd_or_dash(_seed_values(runs, lambda r: r["nll"])), _theory(runs)]
             for s, points in groups for v, runs in points]
     notes = [NLL_NOTE] if any(s.param == "eta_dec" for s, _ in groups) else []
-    return figs, [_claim(exp.claim, holds, evidence, tests, header, rows, notes)]
+    return figs, [claim_record(exp.claim, *verdict, header, rows, notes)]
 
 
 def _mean_sd_or_dash(values) -> str:
     return stats.mean_sd(values) if values else "—"
 
 
-def _claim(text, holds, evidence, statistic, header, rows, notes=()) -> dict:
-    out = {"claim": text, "holds": holds, "evidence": evidence, "statistic": statistic,
-           "table": {"header": header, "rows": rows}}
-    if notes:
-        out["table"]["notes"] = list(notes)
-    return out
-
-
 # ------------------------------------------------------------------------------ linear sweeps
 
 
 def linear_sweep(exp, profile, records, d: Path, cache):
+    """One swept hyperparameter of a linear model: trained active modes against the closed form's
+    (active_modes.png). ``exp.check(param, measured, predicted, latent_dim)`` judges the claim
+    (measured: values × seeds active modes; predicted: the closed form's per value)."""
+    require_active_modes(exp, records)
     from vaecollapse.sweep import theory_hyperparameters
     from vaecollapse.theory import solve
     from vaecollapse.train import config_from_options
@@ -184,28 +124,23 @@ def linear_sweep(exp, profile, records, d: Path, cache):
     curve = [m.latent_dim - solve(st, m.latent_dim, **{**hp, s.param: v}).n_collapsed for v in fine]
     fig = figures.linear_sweep_figure(s.param, fine, curve, xs, measured, per_dim, exp.epsilon,
                                       exp.delta, f"{exp.title} [{profile}]", d / "active_modes.png")
-    median = np.median(measured, axis=1)
-    diff = np.abs(median - predicted)
-    worst_seed = int(np.max(np.abs(measured - predicted[:, None])))
-    tol = max(1, int(round(0.1 * m.latent_dim)))
-    holds = bool(diff.max() <= tol)
-    evidence = (f"seed-median active modes vs the closed form over {len(xs)} values of {s.param}: "
-                f"max |Δ| {diff.max():g}, mean |Δ| {diff.mean():.2g} (tolerance {tol}; worst single "
-                f"seed {worst_seed}; {measured.shape[1]} seeds)")
-    statistic = [{"test": "max-abs-difference-of-seed-medians", "max": float(diff.max()),
-                  "mean": float(diff.mean()), "tolerance": tol, "worst_seed": worst_seed,
-                  "seeds": int(measured.shape[1])}]
+    verdict = exp.check(s.param, measured, predicted, m.latent_dim)
     rows = [[value_name(v), stats.mean_sd(measured[i]), str(predicted[i]), stats.mean_sd(per_dim[i])]
             for i, (v, _) in enumerate(points)]
-    return [fig], [_claim(exp.claim, holds, evidence, statistic,
-                          [s.param, "active modes (trained)", "closed form",
-                           f"dims not (ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed"], rows)]
+    header = [s.param, "active modes (trained)", "closed form",
+              f"dims not (ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed"]
+    return [fig], [claim_record(exp.claim, *verdict, header, rows)]
 
 
 # ------------------------------------------------------------------------------ β1 × β2 grids
 
 
 def grid(exp, profile, records, d: Path, cache):
+    """A β1 × β2 grid of MHVAEs (the profile's ``grid`` values): reconstructions
+    (reconstructions.png) and heat maps of z2's collapsed modes beside the linear theory
+    (collapse_grid.png). ``exp.check(points, k)`` judges the claim over the k × k grid, with
+    ``points`` = [(β1 position, β2 position, z2 collapsed modes)] for every run."""
+    require_active_modes(exp, records)
     import torch
 
     from vaecollapse.train import load_model, load_run_data
@@ -251,24 +186,23 @@ def grid(exp, profile, records, d: Path, cache):
             (theory, None, "linear theory on the same data\n(closed form, Theorem 3)")],
         latent, f"{head} — collapsed z2 modes of {latent}", d / "collapse_grid.png"))
     points = [(i, j, inactive(r)) for (i, j), runs in cell.items() for r in runs]
-    along_b2 = stats.trend([p[1] for p in points], [p[2] for p in points], +1)
-    along_b1 = stats.trend([p[0] for p in points], [p[2] for p in points], -1)
-    holds = stats.combine([along_b2.holds, along_b1.holds])
-    evidence = (f"z2 collapsed modes over the {k}×{k} grid — rising with β2: {along_b2.describe()}; "
-                f"falling with β1: {along_b1.describe()}")
+    verdict = exp.check(points, k)
     rows = [[f"{g[i]:g}", f"{g[j]:g}", stats.mean_sd([inactive(r) for r in cell[(i, j)]]),
              stats.mean_sd([r["n_collapsed"] for r in cell[(i, j)]]),
              "—" if np.isnan(theory[i, j]) else str(int(theory[i, j]))]
             for i in range(k) for j in range(k) if (i, j) in cell]
-    statistic = [{"along": "beta2", **along_b2.as_dict()}, {"along": "beta1", **along_b1.as_dict()}]
-    return figs, [_claim(exp.claim, holds, evidence, statistic,
-                         ["β1", "β2", "z2 collapsed modes", "(ε,δ)-collapsed", "linear theory"], rows)]
+    header = ["β1", "β2", "z2 collapsed modes", "(ε,δ)-collapsed", "linear theory"]
+    return figs, [claim_record(exp.claim, *verdict, header, rows)]
 
 
 # ------------------------------------------------------------------------------ theorems
 
 
 def verify(exp, profile, records, d: Path, cache):
+    """A theorem's closed form against the numerical minimiser on random instances (the
+    profile's ``instances``) and against the SGD-trained run (agreement.png).
+    ``exp.check(max_rel_error, instances, rel)`` judges the claim (rel: the trained run's relative
+    MAE of λ, ω, σ)."""
     from vaecollapse.experiments.verify import numerical_agreement
 
     opts = records[0]["options"]
@@ -279,65 +213,7 @@ def verify(exp, profile, records, d: Path, cache):
     fig = figures.agreement_figure(agreement["closed_form"], agreement["numerical"], th,
                                    agreement["instances"], f"{exp.title} [{profile}]",
                                    d / "agreement.png")
-    numeric_ok = agreement["max_rel_error"] < 1e-4
-    trained_ok = max(rel.values()) < 0.1
-    holds = False if not numeric_ok else (True if trained_ok else None)
-    evidence = (f"numerical: max relative error {agreement['max_rel_error']:.1e} over "
-                f"{agreement['instances']} instances; trained: relative MAE λ {rel['lambda']:.3f}, "
-                f"ω {rel['omega']:.3f}, σ {rel['sigma']:.3f}"
-                + ("" if trained_ok else " (not converged at this profile: undecided)"))
-    statistic = [{"test": "max-relative-error", "numerical": agreement["max_rel_error"],
-                  "tolerance": 1e-4}, {"test": "relative-mae-trained", **rel, "tolerance": 0.1}]
+    verdict = exp.check(agreement["max_rel_error"], agreement["instances"], rel)
     rows = [[key, f"{th[f'{key}_mae']:.3g}", f"{rel[key]:.3f}"] for key in ("lambda", "omega", "sigma")]
-    return [fig], [_claim(exp.claim, holds, evidence, statistic,
-                          ["quantity", "MAE trained vs closed form", "relative MAE"], rows)]
-
-
-ANALYSES = {"curves": curves, "linear_sweep": linear_sweep, "grid": grid, "verify": verify}
-
-
-# ------------------------------------------------------------------------------ linear theory
-
-
-def theory_agreement(exp, records: list[dict]) -> dict | None:
-    """The paper's claim that the linear theory is predictive for non-linear models, checked on
-    this experiment: over its grid points, the closed form's collapsed modes (the linear model
-    on the same data and hyperparameters) against the trained non-linear model's collapsed modes
-    (seed mean of latent_dim − active modes). Holds when the mean absolute error is within
-    max(1, 10% of latent_dim) and, where the ordering can be tested (both vary, enough points
-    to reach p ≤ 0.05), the rank correlation across the grid is positive and significant."""
-    runs = [r for r in records if r["predicted_kind"] == "linear theory" and r["predicted"] is not None
-            and inactive(r) is not None]
-    if not runs:
-        return None
-    points: dict[str, list[dict]] = {}
-    for r in runs:
-        points.setdefault(r["run"].rsplit("_seed=", 1)[0], []).append(r)
-    names = list(points)
-    predicted = np.array([points[n][0]["predicted"] for n in names], dtype=float)
-    measured = np.array([np.mean([inactive(r) for r in points[n]]) for n in names])
-    latent = runs[0]["latent_dim"]
-    mae = float(np.mean(np.abs(measured - predicted)))
-    tol = max(1.0, 0.1 * latent)
-    t = stats.trend(predicted, measured, +1)
-    import math
-
-    testable = t.rho is not None and 1 / math.factorial(len(names)) <= stats.ALPHA
-    level_ok = mae <= tol
-    holds = level_ok and (not testable or bool(t.holds))
-    order = (f"rank correlation across the grid {t.describe('grid points')}" if testable
-             else f"ordering not testable ({'constant' if t.rho is None else 'too few points'})")
-    evidence = (f"linear theory vs trained collapsed modes: mean |error| {mae:.3g} of {latent} "
-                f"(tolerance {tol:g}); {order}")
-    rows = [[n, stats.mean_sd([inactive(r) for r in points[n]]), f"{predicted[i]:g}"]
-            for i, n in enumerate(names)]
-    return _claim("the linear theory predicts the non-linear model's collapse (collapsed modes "
-                  "across the grid)", holds, evidence,
-                  [{"test": "mae-and-spearman", "mae": mae, "tolerance": tol, **t.as_dict()}],
-                  ["grid point", "trained collapsed modes", "linear theory"], rows)
-
-
-# the remedy experiments (KL annealing, free bits, advise) live in their own module
-from vaecollapse.experiments.mitigations import ANALYSES as _REMEDIES  # noqa: E402
-
-ANALYSES.update(_REMEDIES)
+    header = ["quantity", "MAE trained vs closed form", "relative MAE"]
+    return [fig], [claim_record(exp.claim, *verdict, header, rows)]

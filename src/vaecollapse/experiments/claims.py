@@ -1,190 +1,230 @@
-"""The statistics behind every reproduction verdict, and the claim checks built on them.
+"""The claim checks: each judges one kind of claim of the registry (``Experiment.check``) with
+the tests of :mod:`vaecollapse.experiments.stats` and returns a :class:`Verdict`; a claim as
+claims.json holds it is :func:`claim_record`.
 
-Every trend and comparison claim is judged on all seeds of every grid point, by a test stated in
-the verdict, at the level ``ALPHA`` = 0.05 (one-sided, in the claimed direction):
+The checks, by the analysis that calls them: ``curves`` — :class:`SeriesTrend` (``increasing``,
+``decreasing``, ``kl_increasing``, ``kl_decreasing``) and :class:`ArmComparison`
+(``first_more``, ``second_more_au``); ``linear_sweep`` — :func:`tracks`; ``grid`` —
+:func:`z2_rises_with_beta2_falls_with_beta1`; ``verify`` — :func:`agrees_with_closed_form`.
+:func:`theory_agreement` is the claim the runner adds to every experiment with linear-theory
+predictions; the remedies' checks live beside their analysis in
+:mod:`vaecollapse.experiments.mitigations`.
 
-- **Trend** ("larger β ⇒ more collapse"): Spearman's rank correlation ρ between the position of
-  the swept value in the series and the measurement, over all (value, seed) points, with a
-  permutation p-value — the share of reorderings of the measurements whose ρ (times the claimed
-  direction) is at least the observed one; exact for ≤ 8 points, else 20,000 seeded random
-  permutations, p = (count + 1) / (B + 1). Holds when p ≤ ALPHA. A series whose measurement
-  does not vary at all is undecided (saturated). A claim with several series holds when every
-  series holds (an intersection–union test: no multiplicity correction is needed).
-- **Comparison** ("a learnable Σ collapses more than a fixed one"): the difference of seed means,
-  with the exact permutation p-value over all splits of the seeds into two arms. With n seeds per
-  arm the smallest attainable p is 1 / C(2n, n) (0.05 at 3 seeds, 0.17 at 2): a claim whose
-  seeds cannot reach ALPHA is undecided, not held.
-- **Step backs**: an adjacent pair of values whose seed means move against the claimed direction
-  by more than the larger of their seed standard deviations is named in the evidence, even when
-  the trend holds.
-
-A single seed of 0.41, 0.58, 0.51, 0.69 has ρ = 0.8 and exact p = 4/24 = 0.17: it does not hold.
+Measurements: a run's *collapsed fraction* is the mean of its (ε,δ) curve over the log-ε grid
+(the area under the curve, not one ε); its *collapsed modes* are latent_dim − active modes (a
+count that does not depend on the latent basis, comparable with the closed form's).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-ALPHA = 0.05
-N_PERMUTATIONS = 20_000
-EXACT_UP_TO = 8  # points: exact enumeration of the 8! = 40,320 orderings at most
+from vaecollapse.experiments.spec import value_name
+from vaecollapse.experiments.stats import ALPHA, combine, compare, mean_sd, step_backs, trend
+
+# ------------------------------------------------------------------------------ measurements
 
 
-def ranks(values) -> np.ndarray:
-    """Average ranks (0-based), ties sharing the mean of their positions."""
-    v = np.asarray(values, dtype=float)
-    order = np.argsort(v, kind="stable")
-    r = np.empty(len(v))
-    sorted_v = v[order]
-    start = 0
-    for i in range(1, len(v) + 1):
-        if i == len(v) or sorted_v[i] != sorted_v[start]:
-            r[order[start:i]] = (start + i - 1) / 2
-            start = i
-    return r
+def collapsed_fraction(r: dict) -> float:
+    """A run's mean (ε,δ)-collapsed fraction over the ε grid."""
+    return float(np.mean(r["collapsed_fraction"]))
 
 
-def spearman(x, y) -> float | None:
-    """Spearman's ρ: the Pearson correlation of the average ranks; None when x or y is constant."""
-    rx, ry = ranks(x), ranks(y)
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return None
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float(rx @ ry / math.sqrt((rx @ rx) * (ry @ ry)))
-
-
-def _ry_dot(rx: np.ndarray, ry_perms: np.ndarray) -> np.ndarray:
-    return ry_perms @ rx
+def inactive(r: dict) -> int | None:
+    """Collapsed directions, counted without a basis: latent_dim − active modes."""
+    return None if r.get("active_modes") is None else r["latent_dim"] - r["active_modes"]
 
 
 @dataclass(frozen=True)
-class Trend:
-    """A one-sided Spearman permutation test of a trend in ``direction`` (+1 rising, −1 falling)."""
+class Measure:
+    """What a series check measures in one run: ``name`` (in the evidence and the table) and
+    ``of(run record)``."""
 
-    rho: float | None
-    p: float | None
-    n: int
+    name: str
+    of: Callable[[dict], float]
+
+
+COLLAPSED = Measure("mean collapsed fraction", collapsed_fraction)
+KL = Measure("KL (nats)", lambda r: r["kl_total"])
+ACTIVE_UNITS = Measure("active units (KL fraction)", lambda r: r["active_units_kl_fraction"])
+
+
+# ------------------------------------------------------------------------------ claim checks
+
+
+class Verdict(NamedTuple):
+    """A check's judgement: holds (None: undecided), one sentence of evidence with the key
+    numbers, and the test(s) behind it (JSON objects)."""
+
+    holds: bool | None
+    evidence: str
+    statistic: list[dict]
+
+
+@dataclass(frozen=True)
+class SeriesTrend:
+    """The claim: along every checked series, ``measure`` rises (``direction`` +1) or falls (−1)
+    with the position of the swept value (times the series' own ``direction``). One-sided
+    Spearman permutation test per series over all (value, seed) points; all must hold
+    (:func:`combine`). Step backs beyond the seed spread are named in the evidence."""
+
+    name: str
+    measure: Measure
     direction: int
 
-    @property
-    def holds(self) -> bool | None:
-        if self.rho is None:
-            return None
-        return bool(self.p <= ALPHA + 1e-12 and self.rho * self.direction > 0)
-
-    def describe(self, unit: str = "runs") -> str:
-        if self.rho is None:
-            return f"no variation over {self.n} {unit}"
-        return f"ρ = {self.rho:+.2f}, p = {_p(self.p)}, {self.n} {unit}"
-
-    def as_dict(self) -> dict:
-        return {"test": "spearman-permutation", "rho": self.rho, "p": self.p, "n": self.n,
-                "direction": self.direction, "alpha": ALPHA}
-
-
-def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-3 else f"{p:.0e}"
-
-
-def trend(x, y, direction: int, seed: int = 0) -> Trend:
-    """Test that ``y`` rises (direction +1) or falls (−1) with ``x``; see the module docstring."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    rho = spearman(x, y)
-    if rho is None:
-        return Trend(None, None, len(y), direction)
-    rx, ry = ranks(x), ranks(y)
-    rx = rx - rx.mean()
-    observed = direction * float(rx @ (ry - ry.mean()))
-    if len(y) <= EXACT_UP_TO:
-        perms = np.array(list(itertools.permutations(ry)))
-        stats = direction * _ry_dot(rx, perms - ry.mean())
-        p = float(np.mean(stats >= observed - 1e-9))
-    else:
-        rng = np.random.default_rng(seed)
-        perms = rng.permuted(np.tile(ry, (N_PERMUTATIONS, 1)), axis=1)
-        stats = direction * _ry_dot(rx, perms - ry.mean())
-        p = float((np.sum(stats >= observed - 1e-9) + 1) / (N_PERMUTATIONS + 1))
-    return Trend(rho, p, len(y), direction)
+    def __call__(self, groups) -> Verdict:
+        """``groups`` = [(series, [(value, runs over seeds)])] in the registry's order."""
+        key = self.measure.of
+        parts, texts, tests, backs = [], [], [], []
+        for s, points in groups:
+            if not s.checked:
+                continue
+            direction = self.direction * s.direction
+            xs = [i for i, (_, runs) in enumerate(points) for _ in runs]
+            ys = [key(r) for _, runs in points for r in runs]
+            t = trend(xs, ys, direction)
+            parts.append(t.holds)
+            tests.append({"series": s.label, **t.as_dict()})
+            texts.append(f"{s.label}: {t.describe()}")
+            labels = [f"{s.param} {value_name(v)}" for v, _ in points]
+            backs += step_backs(labels, [[key(r) for r in runs] for _, runs in points], direction)
+        evidence = f"{self.measure.name} against the swept value — " + "; ".join(texts)
+        if backs:
+            evidence += "; step back beyond the seed spread: " + ", ".join(backs)
+        return Verdict(combine(parts), evidence, tests)
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """Exact one-sided permutation test that arm ``a`` has the larger mean."""
+class ArmComparison:
+    """The claim: of a series of two values (a learnable encoder variance, None, against a fixed
+    σ), arm ``larger`` (0: the first, 1: the second) has the larger seed mean of ``measure`` —
+    the exact permutation test of :func:`compare`."""
 
-    mean_a: float
-    mean_b: float
-    p: float
-    min_p: float
-    n_a: int
-    n_b: int
+    name: str
+    measure: Measure
+    larger: int
 
-    @property
-    def holds(self) -> bool | None:
-        if self.min_p > ALPHA + 1e-12:
-            return None  # too few seeds to reach the level whatever the numbers
-        return bool(self.p <= ALPHA + 1e-12)
+    def __call__(self, groups) -> Verdict:
+        (_, points), = groups
+        (va, ra), (vb, rb) = points if self.larger == 0 else points[::-1]
+        a, b = [self.measure.of(r) for r in ra], [self.measure.of(r) for r in rb]
+        c = compare(a, b)
 
-    def describe(self) -> str:
-        text = f"Δ = {self.mean_a - self.mean_b:+.3g}, exact permutation p = {_p(self.p)}"
-        if self.min_p > ALPHA + 1e-12:
-            text += (f" ({self.n_a} vs {self.n_b} seeds: the smallest attainable p is "
-                     f"{_p(self.min_p)} > {ALPHA:g})")
-        return text
+        def which(v):
+            return "learnable Σ" if v is None else f"fixed σ = {v:g}"
 
-    def as_dict(self) -> dict:
-        return {"test": "difference-of-means-permutation", "mean_a": self.mean_a,
-                "mean_b": self.mean_b, "p": self.p, "min_p": self.min_p, "n_a": self.n_a,
-                "n_b": self.n_b, "alpha": ALPHA}
+        evidence = (f"{self.measure.name}: {which(va)} {np.mean(a):.3g} vs {which(vb)} "
+                    f"{np.mean(b):.3g} — {c.describe()}")
+        return Verdict(c.holds, evidence, [c.as_dict()])
 
 
-def compare(a, b) -> Comparison:
-    """Is mean(a) > mean(b)? p = share of the C(n_a + n_b, n_a) splits of the pooled values whose
-    difference of means is at least the observed one."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    pooled = np.concatenate([a, b])
-    observed = a.mean() - b.mean()
-    diffs = []
-    for idx in itertools.combinations(range(len(pooled)), len(a)):
-        mask = np.zeros(len(pooled), dtype=bool)
-        mask[list(idx)] = True
-        diffs.append(pooled[mask].mean() - pooled[~mask].mean())
-    diffs = np.array(diffs)
-    p = float(np.mean(diffs >= observed - 1e-9))
-    return Comparison(float(a.mean()), float(b.mean()), p, 1 / len(diffs), len(a), len(b))
+increasing = SeriesTrend("increasing", COLLAPSED, +1)  # larger value ⇒ more collapse
+decreasing = SeriesTrend("decreasing", COLLAPSED, -1)  # later value ⇒ less collapse
+kl_increasing = SeriesTrend("kl_increasing", KL, +1)  # larger value ⇒ higher KL
+kl_decreasing = SeriesTrend("kl_decreasing", KL, -1)  # larger value ⇒ lower KL (more collapse)
+first_more = ArmComparison("first_more", COLLAPSED, 0)  # the first arm collapses more
+second_more_au = ArmComparison("second_more_au", ACTIVE_UNITS, 1)  # the second keeps more units
 
 
-def step_backs(labels: list[str], groups: list[np.ndarray], direction: int) -> list[str]:
-    """Adjacent values whose seed means step against ``direction`` by more than the larger of the
-    two seed standard deviations, as 'a → b (m_a → m_b, sd s)'."""
-    out = []
-    for i in range(len(groups) - 1):
-        ga, gb = np.asarray(groups[i], float), np.asarray(groups[i + 1], float)
-        step = (gb.mean() - ga.mean()) * direction
-        spread = max(ga.std(ddof=1) if len(ga) > 1 else 0.0, gb.std(ddof=1) if len(gb) > 1 else 0.0)
-        if step < 0 and -step > spread:
-            out.append(f"{labels[i]} → {labels[i + 1]} ({ga.mean():.3g} → {gb.mean():.3g}, "
-                       f"sd {spread:.2g})")
+def tracks(param: str, measured: np.ndarray, predicted: np.ndarray, latent_dim: int) -> Verdict:
+    """The claim: trained active modes track the closed form — at every swept value of ``param``
+    the seed median of ``measured`` (values × seeds) is within max(1, round(10% of latent_dim))
+    of ``predicted``."""
+    median = np.median(measured, axis=1)
+    diff = np.abs(median - predicted)
+    worst_seed = int(np.max(np.abs(measured - predicted[:, None])))
+    tol = max(1, int(round(0.1 * latent_dim)))
+    evidence = (f"seed-median active modes vs the closed form over {len(predicted)} values of "
+                f"{param}: max |Δ| {diff.max():g}, mean |Δ| {diff.mean():.2g} (tolerance {tol}; "
+                f"worst single seed {worst_seed}; {measured.shape[1]} seeds)")
+    statistic = [{"test": "max-abs-difference-of-seed-medians", "max": float(diff.max()),
+                  "mean": float(diff.mean()), "tolerance": tol, "worst_seed": worst_seed,
+                  "seeds": int(measured.shape[1])}]
+    return Verdict(bool(diff.max() <= tol), evidence, statistic)
+
+
+def z2_rises_with_beta2_falls_with_beta1(points: list[tuple[int, int, int]], k: int) -> Verdict:
+    """The claim over a k × k β1 × β2 grid: z2's collapsed modes rise with β2 and fall with β1 —
+    two one-sided Spearman tests over every (i, j, collapsed modes) point (i: the β1 position,
+    j: the β2 position), both must hold."""
+    along_b2 = trend([p[1] for p in points], [p[2] for p in points], +1)
+    along_b1 = trend([p[0] for p in points], [p[2] for p in points], -1)
+    evidence = (f"z2 collapsed modes over the {k}×{k} grid — rising with β2: {along_b2.describe()}; "
+                f"falling with β1: {along_b1.describe()}")
+    statistic = [{"along": "beta2", **along_b2.as_dict()}, {"along": "beta1", **along_b1.as_dict()}]
+    return Verdict(combine([along_b2.holds, along_b1.holds]), evidence, statistic)
+
+
+def agrees_with_closed_form(max_rel_error: float, instances: int, rel: dict[str, float]
+                            ) -> Verdict:
+    """The claim of a theorem: the numerical minimiser of the exact loss matches the closed form
+    (largest relative error ``max_rel_error`` < 1e-4 over the random ``instances``: else False),
+    and SGD training approaches it (relative MAE of λ, ω, σ, ``rel``, < 0.1: else undecided —
+    not converged at this profile)."""
+    numeric_ok = max_rel_error < 1e-4
+    trained_ok = max(rel.values()) < 0.1
+    holds = False if not numeric_ok else (True if trained_ok else None)
+    evidence = (f"numerical: max relative error {max_rel_error:.1e} over {instances} instances; "
+                f"trained: relative MAE λ {rel['lambda']:.3f}, ω {rel['omega']:.3f}, "
+                f"σ {rel['sigma']:.3f}"
+                + ("" if trained_ok else " (not converged at this profile: undecided)"))
+    statistic = [{"test": "max-relative-error", "numerical": max_rel_error, "tolerance": 1e-4},
+                 {"test": "relative-mae-trained", **rel, "tolerance": 0.1}]
+    return Verdict(holds, evidence, statistic)
+
+
+def claim_record(text: str, holds: bool | None, evidence: str, statistic: list[dict],
+                 header: list[str], rows: list[list], notes=()) -> dict:
+    """One claim as claims.json holds it: ``{"claim", "holds", "evidence", "statistic", "table":
+    {"header", "rows"[, "notes"]}}`` (the table: per grid point, mean ± sd over seeds beside the
+    theory)."""
+    out = {"claim": text, "holds": holds, "evidence": evidence, "statistic": statistic,
+           "table": {"header": header, "rows": rows}}
+    if notes:
+        out["table"]["notes"] = list(notes)
     return out
 
 
-def combine(parts: list[bool | None]) -> bool | None:
-    """All must hold: False if any part fails, None if any is undecided, else True."""
-    if any(p is False for p in parts):
-        return False
-    if any(p is None for p in parts):
+# ------------------------------------------------------------------------------ linear theory
+
+
+def theory_agreement(exp, records: list[dict]) -> dict | None:
+    """The paper's claim that the linear theory is predictive for non-linear models, checked on
+    this experiment: over its grid points, the closed form's collapsed modes (the linear model
+    on the same data and hyperparameters) against the trained non-linear model's collapsed modes
+    (seed mean of latent_dim − active modes). Holds when the mean absolute error is within
+    max(1, 10% of latent_dim) and, where the ordering can be tested (both vary, enough points
+    to reach p ≤ 0.05), the rank correlation across the grid is positive and significant."""
+    runs = [r for r in records if r["predicted_kind"] == "linear theory" and r["predicted"] is not None
+            and inactive(r) is not None]
+    if not runs:
         return None
-    return True
+    points: dict[str, list[dict]] = {}
+    for r in runs:
+        points.setdefault(r["run"].rsplit("_seed=", 1)[0], []).append(r)
+    names = list(points)
+    predicted = np.array([points[n][0]["predicted"] for n in names], dtype=float)
+    measured = np.array([np.mean([inactive(r) for r in points[n]]) for n in names])
+    latent = runs[0]["latent_dim"]
+    mae = float(np.mean(np.abs(measured - predicted)))
+    tol = max(1.0, 0.1 * latent)
+    t = trend(predicted, measured, +1)
+    testable = t.rho is not None and 1 / math.factorial(len(names)) <= ALPHA
+    level_ok = mae <= tol
+    holds = level_ok and (not testable or bool(t.holds))
+    order = (f"rank correlation across the grid {t.describe('grid points')}" if testable
+             else f"ordering not testable ({'constant' if t.rho is None else 'too few points'})")
+    evidence = (f"linear theory vs trained collapsed modes: mean |error| {mae:.3g} of {latent} "
+                f"(tolerance {tol:g}); {order}")
+    rows = [[n, mean_sd([inactive(r) for r in points[n]]), f"{predicted[i]:g}"]
+            for i, n in enumerate(names)]
+    return claim_record("the linear theory predicts the non-linear model's collapse (collapsed "
+                        "modes across the grid)", holds, evidence,
+                        [{"test": "mae-and-spearman", "mae": mae, "tolerance": tol, **t.as_dict()}],
+                        ["grid point", "trained collapsed modes", "linear theory"], rows)
 
-
-def mean_sd(values) -> str:
-    """'m ± sd (n)' of seed values (sd with ddof 1; n = 1 shows no sd)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) == 1:
-        return f"{v[0]:.3g} (1 seed)"
-    sd = v.std(ddof=1)
-    sd = 0.0 if sd <= 1e-9 * max(1.0, abs(v.mean())) else sd  # rounding noise of equal values
-    return f"{v.mean():.3g} ± {sd:.2g} ({len(v)} seeds)"

@@ -1,17 +1,18 @@
-"""Analyses of the remedy experiments (kind ``mitigation``): KL annealing, free bits and the
+"""Analyses of the remedy experiments (:func:`mitigation`): KL annealing, free bits and the
 advice of `vaecollapse advise`, each judged against what the theory says about it.
 
 Series labels read ``MODEL · SETTING`` (e.g. ``linear VAE · warm-up``); one value per series.
-Checks (``Experiment.check``):
+:func:`mitigation` (the analysis) groups the runs by model and draws the bars; the experiment's
+``check`` — ``check(exp, groups, cache) -> (claims, extra bar metrics)`` — judges them:
 
-- ``annealing``: the linear models' global optimum does not depend on the path, so every seed of
+- :func:`annealing`: the linear models' global optimum does not depend on the path, so every seed of
   every schedule must end at exactly the closed form's collapsed modes (latent_dim − active
   modes), as plain training does; non-linear series (``checked=False``) are measured against
   plain training with the exact permutation test of :mod:`claims` (fewer collapsed modes).
-- ``free_bits``: every latent dimension of every run keeps at least ``FLOOR_TOLERANCE`` × λ nats
+- :func:`free_bits`: every latent dimension of every run keeps at least ``FLOOR_TOLERANCE`` × λ nats
   (its mean KL on the evaluation points); the NLL cost against plain training is measured with
   the same permutation test (higher NLL with free bits).
-- ``advise``: the series' β must equal `advise`'s recommendation on the run's data (so a stale
+- :func:`advise_check`: the series' β must equal `advise`'s recommendation on the run's data (so a stale
   registry fails loudly); at the advised β every seed keeps ≥ K active modes and at 1.2 × that β
   has lost at least one (linear: each seed equal to the closed form's count).
 """
@@ -23,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecollapse.experiments import claims as stats
-from vaecollapse.experiments import figures
+from vaecollapse.experiments import figures, stats
+from vaecollapse.experiments.analyses import grid_points
+from vaecollapse.experiments.claims import claim_record, inactive
 
 FLOOR_TOLERANCE = 0.9
 
@@ -36,8 +38,6 @@ def _split(label: str) -> tuple[str, str]:
 
 def _by_model(exp, records) -> dict[str, list[tuple[object, str, list[dict]]]]:
     """model label -> [(series, setting label, runs over seeds)] in registry order."""
-    from vaecollapse.experiments.analyses import grid_points
-
     out: dict[str, list] = {}
     for s, points in grid_points(exp, records):
         (_, runs), = points
@@ -47,8 +47,6 @@ def _by_model(exp, records) -> dict[str, list[tuple[object, str, list[dict]]]]:
 
 
 def _inactive(runs) -> list[int]:
-    from vaecollapse.experiments.analyses import inactive
-
     return [inactive(r) for r in runs]
 
 
@@ -82,11 +80,8 @@ HEADER = ["model", "setting", "collapsed modes", "KL (nats)", "NLL (nats)", "the
 # ------------------------------------------------------------------------------ annealing
 
 
-def annealing(exp, profile, records, d: Path, cache):
-    from vaecollapse.experiments.analyses import _claim
-
-    groups = _by_model(exp, records)
-    fig = _bars(exp, profile, groups, d)
+def annealing(exp, groups, cache):
+    """KL warm-up and cyclical annealing: see the module docstring."""
     linear_parts, linear_text, measured_parts, measured_text, tests = [], [], [], [], []
     rows = []
     for model, series in groups.items():
@@ -105,14 +100,14 @@ def annealing(exp, profile, records, d: Path, cache):
                 tests.append({"series": f"{model} · {setting}", **c.as_dict()})
                 measured_text.append(f"{model} {setting}: collapsed modes {stats.mean_sd(_inactive(runs))}"
                                      f" vs plain {stats.mean_sd(_inactive(plain))} — {c.describe()}")
-    out = [_claim(exp.claim, all(linear_parts) if linear_parts else None,
+    out = [claim_record(exp.claim, all(linear_parts) if linear_parts else None,
                   "collapsed modes per seed — " + "; ".join(linear_text),
                   [{"test": "every-seed-equals-closed-form", "parts": len(linear_parts)}],
                   HEADER, rows)]
     if measured_parts:
-        out.append(_claim(exp.extra["measured_claim"], stats.combine(measured_parts),
-                          "; ".join(measured_text), tests, HEADER, rows))
-    return [fig], out
+        out.append(claim_record(exp.measured_claim, stats.combine(measured_parts),
+                                "; ".join(measured_text), tests, HEADER, rows))
+    return out, ()
 
 
 # ------------------------------------------------------------------------------ free bits
@@ -123,10 +118,8 @@ def _min_kl(run) -> float:
     return float(min(diag["levels"][-1]["kl_per_dim"]))
 
 
-def free_bits(exp, profile, records, d: Path, cache):
-    from vaecollapse.experiments.analyses import _claim
-
-    groups = _by_model(exp, records)
+def free_bits(exp, groups, cache):
+    """Free bits: see the module docstring."""
     floor_parts, floor_text, cost_parts, cost_text, tests, rows = [], [], [], [], [], []
     ratios = []
     for model, series in groups.items():
@@ -146,14 +139,13 @@ def free_bits(exp, profile, records, d: Path, cache):
             tests.append({"series": f"{model} · {setting}", **c.as_dict()})
             cost_text.append(f"{model} λ={lam:g}: NLL {np.mean(_nll(runs)):.4g} vs plain "
                              f"{np.mean(_nll(plain)):.4g} — {c.describe()}")
-    labels_extra = [("smallest per-dimension KL / λ", ratios)]
-    fig = _bars(exp, profile, groups, d, labels_extra)
     header = HEADER[:5] + ["smallest per-dimension KL (nats)"]
-    return [fig], [
-        _claim(exp.claim, all(floor_parts), "; ".join(floor_text),
-               [{"test": "every-dimension-above-floor", "tolerance": FLOOR_TOLERANCE}], header, rows),
-        _claim(exp.extra["measured_claim"], stats.combine(cost_parts), "; ".join(cost_text), tests,
-               header, rows)]
+    return [
+        claim_record(exp.claim, all(floor_parts), "; ".join(floor_text),
+                     [{"test": "every-dimension-above-floor", "tolerance": FLOOR_TOLERANCE}],
+                     header, rows),
+        claim_record(exp.measured_claim, stats.combine(cost_parts), "; ".join(cost_text), tests,
+                     header, rows)], [("smallest per-dimension KL / λ", ratios)]
 
 
 # ------------------------------------------------------------------------------ advise
@@ -175,15 +167,12 @@ def advice_for(options: dict, keep: int, cache: dict):
     return advise(cache[key], m.latent_dim, keep, **theory_hyperparameters(m))
 
 
-def advise_check(exp, profile, records, d: Path, cache):
-    from vaecollapse.experiments.analyses import _claim
-
-    groups = _by_model(exp, records)
-    fig = _bars(exp, profile, groups, d)
+def advise_check(exp, groups, cache):
+    """Training at `advise`'s β and at 1.2 × it: see the module docstring."""
     verdicts: dict[bool, list] = {True: [], False: []}  # linear (checked) / non-linear series
     rows = []
     for model, series in groups.items():
-        keep = exp.extra["keep"][model]
+        keep = exp.keep[model]
         (s_at, _, at), (_, _, up) = series
         rec = advice_for(at[0]["options"], keep, cache).recommendation
         beta_at = float(at[0]["options"]["beta"])
@@ -205,21 +194,23 @@ def advise_check(exp, profile, records, d: Path, cache):
             rows.append([model, setting, f"{float(runs[0]['options']['beta']):.4g}", str(keep),
                          stats.mean_sd(act), "—" if pred is None else str(runs[0]["latent_dim"] - pred)])
     header = ["model", "setting", "β", "K", "active modes (trained)", "uncollapsed (theory)"]
-    statistic = [{"test": "every-seed-count", "keep": exp.extra["keep"]}]
+    statistic = [{"test": "every-seed-count", "keep": exp.keep}]
     out = []
-    for linear, text in ((True, exp.claim), (False, exp.extra.get("measured_claim"))):
+    for linear, text in ((True, exp.claim), (False, exp.measured_claim)):
         if verdicts[linear]:
-            out.append(_claim(text, all(ok for ok, _ in verdicts[linear]),
-                              "; ".join(t for _, t in verdicts[linear]), statistic, header, rows))
-    return [fig], out
+            out.append(claim_record(text, all(ok for ok, _ in verdicts[linear]),
+                                    "; ".join(t for _, t in verdicts[linear]), statistic, header,
+                                    rows))
+    return out, ()
 
 
-CHECKS = {"annealing": annealing, "free_bits": free_bits, "advise": advise_check}
+# ------------------------------------------------------------------------------ the analysis
 
 
 def mitigation(exp, profile, records, d: Path, cache):
-    """The ``mitigation`` kind: dispatch on ``exp.check``."""
-    return CHECKS[exp.check](exp, profile, records, d, cache)
-
-
-ANALYSES = {"mitigation": mitigation}
+    """The remedies' analysis: the runs grouped by model (:func:`_by_model`), judged by
+    ``exp.check`` (:func:`annealing`, :func:`free_bits` or :func:`advise_check`), drawn as bars
+    (remedies.png, with the check's extra metrics)."""
+    groups = _by_model(exp, records)
+    claims, extra = exp.check(exp, groups, cache)
+    return [_bars(exp, profile, groups, d, extra)], claims

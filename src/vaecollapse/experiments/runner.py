@@ -9,9 +9,10 @@ Each experiment writes DIR/NAME/: the figure(s) (PNG, seed means with bands), ``
 (one row per run, i.e. per grid point and seed), ``meta.json`` (title, profile, data, settings,
 versions, run time, notes) and, last, ``claims.json`` — a list of ``{"experiment", "claim",
 "holds": true|false|null, "evidence", "statistic", "table"}`` (null: undecided; ``statistic``:
-the test behind the verdict, see :mod:`vaecollapse.experiments.claims`; ``table``: the numbers
-per grid point, mean ± sd over seeds beside the theory). A finished experiment (claims.json
-present) is skipped unless ``force``; its runs resume from their checkpoints after an interruption.
+the test behind the verdict, see :mod:`vaecollapse.experiments.stats`; ``table``: the numbers
+per grid point, mean ± sd over seeds beside the theory), and its training runs as a sweep under
+``runs/`` (:class:`ExperimentDir`). A finished experiment (claims.json present) is skipped unless
+``force``; its runs resume from their checkpoints after an interruption.
 """
 
 from __future__ import annotations
@@ -20,22 +21,49 @@ import csv
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vaecollapse.errors import UserError
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
+from vaecollapse.experiments.spec import value_name
 from vaecollapse.io import atomic_write_json, atomic_write_text
 
 RUNNER_KEYS = ("grid", "instances")
 BETAS = ("beta", "beta1", "beta2")
 
 
+@dataclass(frozen=True)
+class ExperimentDir:
+    """OUT/NAME, one experiment's outputs: its training runs as a sweep in ``runs/`` (laid out by
+    :mod:`vaecollapse.sweep`: sweep.json, index.csv and a directory per run, found through the
+    index's ``run_dir``), the figures, results.csv, meta.json and, written last, claims.json."""
+
+    path: Path
+
+    @property
+    def sweep(self) -> Path:
+        return self.path / "runs"
+
+    @property
+    def results(self) -> Path:
+        return self.path / "results.csv"
+
+    @property
+    def meta(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def claims(self) -> Path:
+        return self.path / "claims.json"
+
+    def run_dirs(self, rows: list[dict[str, str]]) -> dict[str, Path]:
+        """Run name → its directory, from the sweep index's rows."""
+        return {row["run"]: self.sweep / row["run_dir"] for row in rows}
+
+
 # ------------------------------------------------------------------------------ variants
-
-
-def _value_name(v) -> str:
-    return "learnable" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
 
 def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
@@ -45,7 +73,7 @@ def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
     paper's nominal β halved into the true β-ELBO weight."""
     opts = {k: v for k, v in exp.options(profile).items() if k not in RUNNER_KEYS}
     opts.update(options)
-    template = exp.extra.get("data_template")
+    template = exp.data_template
     for key in ("digit", "corr"):
         if key in opts:
             opts["data"] = template.format(**{key: opts.pop(key)})
@@ -72,29 +100,31 @@ def held_out_part(spec: str) -> str:
     return f"{spec},part=test" if ":" in spec else f"{spec}:part=test"
 
 
+def points(exp: Experiment, profile: str) -> list[tuple[str, Any, dict[str, Any]]]:
+    """The experiment's grid points as (name, series or None, swept values): the β1 × β2 grid of
+    the profile's ``grid`` option, else every value of every series, else one point
+    ("trained")."""
+    grid = exp.options(profile).get("grid")
+    if grid is not None:
+        return [(f"beta1={b1:g}_beta2={b2:g}", None, {"beta1": b1, "beta2": b2})
+                for b1 in grid for b2 in grid]
+    if not exp.series:
+        return [("trained", None, {})]
+    return [(f"s{i}-{s.param}={value_name(v)}", s, {s.param: v})
+            for i, s in enumerate(exp.series) for v in s.values]
+
+
 def variants(exp: Experiment, profile: str, data_root: str | None = None) -> list[Variant]:
     """Every run of the experiment: each grid point × seeds 0 … n_seeds − 1."""
-    points: list[tuple[str, Any, dict[str, Any], dict[str, Any]]] = []  # name, series, values, opts
-    if exp.kind == "grid":
-        grid = exp.options(profile)["grid"]
-        for b1 in grid:
-            for b2 in grid:
-                vals = {"beta1": b1, "beta2": b2}
-                points.append((f"beta1={b1:g}_beta2={b2:g}", None, vals,
-                               variant_options(exp, profile, vals, data_root)))
-    elif exp.kind == "verify":
-        points.append(("trained", None, {}, variant_options(exp, profile, {}, data_root)))
-    else:
-        for i, s in enumerate(exp.series):
-            for v in s.values:
-                vals = {s.param: v}
-                points.append((f"s{i}-{s.param}={_value_name(v)}", s, vals,
-                               variant_options(exp, profile, {**s.options_for(profile), **vals},
-                                               data_root)))
     base_seed = int(exp.options(profile).get("seed", 0))
-    return [Variant(f"{name}_seed={base_seed + k}", s, vals, base_seed + k,
-                    {**opts, "seed": base_seed + k})
-            for name, s, vals, opts in points for k in range(exp.n_seeds(profile))]
+    out = []
+    for name, s, values in points(exp, profile):
+        series_options = s.options_for(profile) if s else {}
+        opts = variant_options(exp, profile, {**series_options, **values}, data_root)
+        out += [Variant(name=f"{name}_seed={seed}", series=s, values=values, seed=seed,
+                        options={**opts, "seed": seed})
+                for seed in range(base_seed, base_seed + exp.n_seeds(profile))]
+    return out
 
 
 # ------------------------------------------------------------------------------ theory
@@ -123,29 +153,27 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
     exp = REGISTRY[name]
-    d = Path(out) / name
-    if (d / "claims.json").exists() and not force:
-        return finished_claims(d)
+    d = ExperimentDir(Path(out) / name)
+    if d.claims.exists() and not force:
+        return finished_claims(d.path)
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
     from vaecollapse.sweep import run_variants
 
-    rows = run_variants({r.name: r.options for r in runs}, d / "runs", jobs=jobs, force=force,
+    rows = run_variants({r.name: r.options for r in runs}, d.sweep, jobs=jobs, force=force,
                         executor=executor, on_update=on_update)
     failed = [r for r in rows if r["status"] != "done"]
     if failed:
         raise UserError(f"{name}: {len(failed)} run(s) failed, e.g. {failed[0]['run']}: "
                         f"{failed[0]['error']}")
-    records = [_record(d / "runs" / "runs" / r.name, r) for r in runs]
-    if exp.kind in ("linear_sweep", "grid") and any(r["active_modes"] is None for r in records):
-        raise UserError(f"{name}: diagnostics without active modes (written by an older "
-                        "version): rerun with --force")
+    run_dirs = d.run_dirs(rows)
+    records = [_record(run_dirs[r.name], r) for r in runs]
     cache: dict = {}
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
-    from vaecollapse.experiments.analyses import ANALYSES, theory_agreement
+    from vaecollapse.experiments.claims import theory_agreement
 
-    figures, claims = ANALYSES[exp.kind](exp, profile, records, d, cache)
+    figures, claims = exp.analysis(exp, profile, records, d.path, cache)
     agreement = theory_agreement(exp, records)
     if agreement is not None:
         claims.append(agreement)
@@ -153,14 +181,14 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     if epochs < exp.decide_epochs:
         claims = [{**c, "holds": None, "evidence": c["evidence"] + f" — {epochs} epochs are too "
                    f"few to decide (at least {exp.decide_epochs} needed)"} for c in claims]
-    _write_csv(d / "results.csv", records)
+    _write_csv(d.results, records)
     notes = []
     if exp.nominal_beta:
         notes.append("β, β1, β2 are the paper's nominal values; non-linear models are trained "
                      "with half of them as β-ELBO weights (the paper's non-linear scripts "
                      "minimised ‖y − μ‖²/η_dec² + β·KL); linear models use β as given.")
-    if "note" in exp.extra:
-        notes.append(exp.extra["note"])
+    if exp.note:
+        notes.append(exp.note)
     meta = {"name": name, "title": exp.title, "profile": profile,
             "data": sorted({r["options"]["data"] for r in records}),
             "eval_data": sorted({r["options"].get("eval_data") or r["options"]["data"]
@@ -172,14 +200,12 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                                     for s in exp.series],
                          "epsilon": exp.epsilon, "delta": exp.delta},
             "seconds": time.perf_counter() - t0,
-            "training_seconds": sum(json.loads(line)["seconds"] for r in records
-                                    for line in (Path(r["run_dir"]) / "metrics.jsonl")
-                                    .read_text().splitlines()),
+            "training_seconds": sum(_training_seconds(Path(r["run_dir"])) for r in records),
             "versions": versions(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
-    atomic_write_json(d / "meta.json", meta)
+    atomic_write_json(d.meta, meta)
     claims = [{"experiment": name, **c} for c in claims]
-    atomic_write_json(d / "claims.json", claims)
+    atomic_write_json(d.claims, claims)
     return claims
 
 
@@ -188,10 +214,11 @@ def finished_claims(d: Path) -> list[dict[str, Any]]:
     evidence} objects)."""
     from vaecollapse.records import read_json
 
-    claims = read_json(d / "claims.json", "claims file")
+    path = ExperimentDir(d).claims
+    claims = read_json(path, "claims file")
     if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
                                               "evidence"} <= set(c) for c in claims)):
-        raise UserError(f"{d / 'claims.json'} is not a valid claims file (a list of "
+        raise UserError(f"{path} is not a valid claims file (a list of "
                         "{claim, holds, evidence} objects); rerun with --force")
     return claims
 
@@ -203,18 +230,32 @@ def versions() -> dict[str, str]:
 
 
 def _record(run_dir: Path, v: Variant) -> dict:
-    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    """One run's row of the analyses: its grid point and options, and its final diagnostics
+    (the last latent level's; the log-likelihood as :func:`vaecollapse.sweep.final_metrics`
+    reads it)."""
+    from vaecollapse.records import read_json
+    from vaecollapse.sweep import final_metrics
+    from vaecollapse.train import DIAGNOSTICS
+
+    diag = read_json(run_dir / DIAGNOSTICS, "diagnostics file")
     last = diag["levels"][-1]
-    ll = diag.get("log_likelihood") or {}
+    ll = final_metrics(run_dir)["log_likelihood"]
     return {"run": v.name, "series": v.series.label if v.series else "", "values": v.values,
             "seed": v.seed, "options": v.options, "run_dir": str(run_dir), "level": last["name"],
             "latent_dim": len(last["kl_per_dim"]), "n_collapsed": diag["n_collapsed"],
             "kl_total": last["kl_total"], "active_units": last["active_units"],
             "active_modes": last.get("active_modes"),
             "active_units_kl_fraction": last["active_units_kl_fraction"],
-            "nll": None if ll.get("estimate") is None else -ll["estimate"],
+            "nll": None if ll is None else -ll,
             "eps": diag["eps_delta"]["eps"], "collapsed_fraction": diag["eps_delta"]["collapsed_fraction"],
             "theory": diag.get("theory")}
+
+
+def _training_seconds(run_dir: Path) -> float:
+    """The sum of a run's per-epoch ``seconds`` (metrics.jsonl)."""
+    from vaecollapse.train import METRICS
+
+    return sum(json.loads(line)["seconds"] for line in (run_dir / METRICS).read_text().splitlines())
 
 
 def _write_csv(path: Path, records: list[dict]) -> None:
@@ -247,7 +288,7 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
     for name in names:  # finished experiments' claims are read back: check them first
-        if (Path(out) / name / "claims.json").exists() and not force:
+        if ExperimentDir(Path(out) / name).claims.exists() and not force:
             finished_claims(Path(out) / name)
     results = {}
     with locked(out, "reproduction directory"):  # one reproduction writes `out` at a time
