@@ -38,7 +38,8 @@ import numpy as np
 
 from vaecollapse.errors import HyperparameterError
 from vaecollapse.theory import closed_form as cf
-from vaecollapse.theory.predict import Statistics, solve
+from vaecollapse.theory.predict import solve
+from vaecollapse.theory.stats import Statistics
 
 LEVERS = ("max_beta", "max_eta_dec", "max_beta2", "min_beta1")
 #: the hyperparameter each lever moves
