@@ -1,61 +1,19 @@
-"""Data layer: load datasets from spec strings or arrays into a validated :class:`Dataset`.
+"""The validated :class:`Dataset` and the checks every source shares.
 
-Spec strings (see :mod:`vaecollapse.data.spec`)::
-
-    mnist                                  embedded MNIST digits: part=train (8,000, the
-                                           default) or part=test (2,000), see below
-    mnist:root=DIR / idx:DIR               full MNIST-format IDX dataset (part=train|test)
-    synthetic:corr=random,n=1000,dim=128,seed=0
-    npz:PATH                               arrays x, optional y and labels
-    npy:PATH[,y=PATH]                      a 2-D .npy array x (float32: memory-mapped, not read
-                                           into memory), optional y from a second .npy file
-
-Image options: ``digit=K`` / ``digits=K,L,...``, ``split=quarter|half``, ``n=N``,
-``seed=S``, ``part=train|test``; applied in the order part -> digits -> n -> split.
-Image pixels are float32 ``byte / 255`` in [0, 1].
-
-The embedded file holds 10,000 digits of the MNIST training set. Its ``part=test`` is a fixed
-held-out fifth, stratified by label (:func:`embedded_test_mask`): the digits of each label, in a
-seeded random order, every fifth to the test part — 2,000 test and 8,000 train digits, each
-label's share equal to within one digit. Full IDX data (``mnist:root=DIR``) has MNIST's own
-train / test files.
+Rows of ``x`` (and ``y``, ``labels``) are samples: x (n, dim_x) and y (n, dim_y) C-contiguous
+float32 with finite values, labels (n,) int64. Arrays (numpy, torch tensors or nested sequences)
+are checked and converted once, with one-line messages that say how to fix the input.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vaecollapse.data.idx import load_idx
-from vaecollapse.data.spec import (
-    PARTS,
-    SPLITS,
-    parse_choice,
-    parse_digits,
-    parse_int,
-    parse_spec,
-)
-from vaecollapse.data.synthetic import CORRELATIONS, DEFAULTS, make_synthetic
+from vaecollapse.data.spec import SPLITS, parse_int
 from vaecollapse.errors import DataError
-
-__all__ = ["DataError", "Dataset", "evaluation_index", "from_arrays", "load", "parse_spec"]
-
-_EMBEDDED = "mnist10k.npz"
-_SIDE = 28
-_HALF = _SIDE // 2
-
-
-def _pixels(images: np.ndarray) -> np.ndarray:
-    """float32 byte / 255, correctly rounded (3x faster than a 256-entry lookup table, and
-    bit-identical to it: tests/test_data.py)."""
-    out = images.astype(np.float32)
-    out /= np.float32(255)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,12 +72,7 @@ class Dataset:
                 f"x_shape={self.x_shape}, split={self.split!r})")
 
 
-# ---------------------------------------------------------------------------
-# Validation shared by from_arrays, npz files and the built-in sources
-# ---------------------------------------------------------------------------
-
-
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """An exception's message on one line, for embedding in a DataError message."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -134,7 +87,7 @@ def _as_numpy(value: Any, name: str, where: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{where}{name} cannot be turned into a numeric array ({_reason(exc)}); "
+        raise DataError(f"{where}{name} cannot be turned into a numeric array ({reason(exc)}); "
                         "pass a rectangular numpy array or torch tensor.") from exc
     if array.dtype.kind not in "biuf":
         raise DataError(f"{where}{name} has non-numeric dtype {array.dtype}; pass real numbers "
@@ -170,7 +123,7 @@ def _matrix(value: Any, name: str, where: str, copy: bool) -> np.ndarray:
     return _as_float32(array, name, where, copy)
 
 
-def _validate(x: Any, y: Any, labels: Any, where: str = "",
+def validate(x: Any, y: Any, labels: Any, where: str = "",
               copy: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Check and convert to (x float32, y float32 or None, labels int64 or None)."""
     x32 = _matrix(x, "x", where, copy)
@@ -201,7 +154,7 @@ def _validate(x: Any, y: Any, labels: Any, where: str = "",
 
 def from_arrays(x: Any, y: Any = None, labels: Any = None, *, spec: str = "arrays") -> Dataset:
     """Validate numpy arrays or torch tensors and wrap them in a :class:`Dataset` (copies)."""
-    x32, y32, lab64 = _validate(x, y, labels, copy=True)
+    x32, y32, lab64 = validate(x, y, labels, copy=True)
     return Dataset(x=x32, y=y32, labels=lab64, spec=spec)
 
 
@@ -215,12 +168,7 @@ def evaluation_index(n: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
 
 
-# ---------------------------------------------------------------------------
-# Loading from spec strings
-# ---------------------------------------------------------------------------
-
-
-def _subsample_index(count: int, options: dict[str, str], what: str) -> np.ndarray | None:
+def subsample_index(count: int, options: dict[str, str], what: str) -> np.ndarray | None:
     """Indices of the first n rows of a seeded permutation, or None without ``n``."""
     if "n" not in options:
         return None
@@ -230,173 +178,3 @@ def _subsample_index(count: int, options: dict[str, str], what: str) -> np.ndarr
                         f"use n={count} or less.")
     seed = parse_int("seed", options.get("seed", "0"), minimum=0)
     return np.random.default_rng(seed).permutation(count)[:n]
-
-
-EMBEDDED_TEST_EVERY = 5  # one digit in five of each label is held out as the test part
-_EMBEDDED_SPLIT_SEED = 20240507
-
-
-def embedded_test_mask(labels: np.ndarray) -> np.ndarray:
-    """The fixed test part of the embedded digits: all digits sorted by label, shuffled within a
-    label by a fixed seed, and every ``EMBEDDED_TEST_EVERY``-th of that order held out — one in
-    five overall, and each label's share of each part equal to its share of the data to within
-    one digit."""
-    order = np.random.default_rng(_EMBEDDED_SPLIT_SEED).permutation(len(labels))
-    order = order[np.argsort(labels[order], kind="stable")]
-    mask = np.zeros(len(labels), dtype=bool)
-    mask[order[::EMBEDDED_TEST_EVERY]] = True
-    return mask
-
-
-@functools.cache
-def _embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
-    resource = resources.files(__name__).joinpath(_EMBEDDED)
-    try:
-        with resource.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
-            images, labels = archive["images"], archive["labels"]
-        if not (images.dtype == np.uint8 and images.ndim == 2 and images.shape[1] == _SIDE**2
-                and labels.shape == (len(images),)):
-            raise ValueError(f"unexpected arrays {images.dtype}{images.shape}, {labels.shape}")
-    except Exception as exc:  # missing or damaged package file
-        raise DataError(f"The embedded MNIST subset ({_EMBEDDED}) is missing or damaged "
-                        f"({_reason(exc)}); reinstall vaecollapse or use mnist:root=DIR.") from exc
-    images.setflags(write=False)
-    labels.setflags(write=False)
-    return images, labels
-
-
-def _split_images(images: np.ndarray, split: str | None) -> tuple[np.ndarray, np.ndarray | None,
-                                                                   tuple[int, ...]]:
-    """(x, y, x_shape) in float32 from uint8 images (n, 784)."""
-    img = images.reshape(-1, _SIDE, _SIDE)
-    n = len(img)
-    if split is None:
-        return _pixels(images), None, (_SIDE, _SIDE)
-    if split == "quarter":
-        x = img[:, _HALF:, :_HALF]  # bottom-left
-        y = np.concatenate([img[:, :_HALF, :_HALF].reshape(n, -1),  # top-left
-                            img[:, :_HALF, _HALF:].reshape(n, -1),  # top-right
-                            img[:, _HALF:, _HALF:].reshape(n, -1)],  # bottom-right
-                           axis=1)
-        return _pixels(x.reshape(n, -1)), _pixels(y), (_HALF, _HALF)
-    # half: top half -> x, bottom half -> y
-    x = img[:, :_HALF, :].reshape(n, -1)
-    y = img[:, _HALF:, :].reshape(n, -1)
-    return _pixels(x), _pixels(y), (_HALF, _SIDE)
-
-
-def _load_images(spec: str, source: str, path: str | None, options: dict[str, str]) -> Dataset:
-    part = parse_choice("part", options.get("part", "train"), PARTS)
-    split = parse_choice("split", options["split"], SPLITS) if "split" in options else None
-    digits = parse_digits(options)
-    if "seed" in options:
-        parse_int("seed", options["seed"], minimum=0)
-    root = path if source == "idx" else options.get("root")
-    if root is None:
-        images, labels = _embedded_mnist()
-        keep = embedded_test_mask(labels) == (part == "test")
-        images, labels = images[keep], labels[keep]
-        what = f"the embedded MNIST subset (part={part})"
-    else:
-        if not root:
-            raise DataError("mnist:root= needs a directory, e.g. mnist:root=/data/mnist.")
-        images, labels = load_idx(root, part)
-        what = f"{root} (part={part})"
-
-    if digits is not None:
-        keep = np.isin(labels, digits)
-        if not keep.any():
-            present = ", ".join(str(v) for v in np.unique(labels))
-            raise DataError(f"No samples with digit(s) {', '.join(map(str, digits))} in {what}; "
-                            f"the labels present are: {present}.")
-        images, labels = images[keep], labels[keep]
-        what = f"{what} after the digit filter"
-    index = _subsample_index(len(images), options, what)
-    if index is not None:
-        images, labels = images[index], labels[index]
-    x, y, x_shape = _split_images(images, split)
-    x, y, lab = _validate(x, y, labels)
-    return Dataset(x=x, y=y, labels=lab, spec=spec, x_shape=x_shape, split=split)
-
-
-def _load_npz(spec: str, path: str, options: dict[str, str]) -> Dataset:
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise DataError(f"The npz file {file} does not exist; check the path.")
-    if file.is_dir():
-        raise DataError(f"{file} is a directory but npz:PATH needs an .npz file "
-                        "(use idx:DIR for a directory of IDX files).")
-    if "seed" in options:
-        parse_int("seed", options["seed"], minimum=0)
-    try:
-        with file.open("rb") as fh:
-            head = fh.read(6)
-    except OSError as exc:
-        raise DataError(f"Cannot read {file} ({exc.strerror or _reason(exc)}); check that the "
-                        "file is readable.") from exc
-    if head.startswith(b"\x93NUMPY"):
-        raise DataError(f"{file} holds a single array (a .npy file) but npz:PATH needs an .npz "
-                        "archive with an array named x; save it with numpy.savez(path, x=x, y=y).")
-    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        raise DataError(f"{file} is not an .npz archive (it is not a zip file); save the data "
-                        "with numpy.savez(path, x=x, y=y).")
-    try:
-        archive = np.load(file, allow_pickle=False)
-    except Exception as exc:  # anything numpy raises on unreadable/corrupt input
-        raise DataError(f"Cannot read {file} as an .npz file ({_reason(exc)}); the file is "
-                        "corrupt, save it again with numpy.savez(path, x=x, y=y).") from exc
-    try:
-        with archive:
-            names = list(archive.files)
-            if "x" not in names:
-                found = ", ".join(names) if names else "none"
-                raise DataError(f"{file} has no array named 'x' (arrays found: {found}); save the "
-                                "inputs as x, e.g. numpy.savez(path, x=x, y=y).")
-            arrays = {k: archive[k] for k in ("x", "y", "labels") if k in names}
-    except DataError:
-        raise
-    except Exception as exc:  # corrupt member, object arrays, ...
-        raise DataError(f"Cannot read the arrays in {file} ({_reason(exc)}); the file is corrupt "
-                        "or holds non-numeric (object) arrays.") from exc
-    x, y, labels = _validate(arrays["x"], arrays.get("y"), arrays.get("labels"), f"{file}: ")
-    index = _subsample_index(len(x), options, str(file))
-    if index is not None:
-        x = x[index]
-        y = None if y is None else y[index]
-        labels = None if labels is None else labels[index]
-    return Dataset(x=x, y=y, labels=labels, spec=spec)
-
-
-def _load_npy(spec: str, path: str, options: dict[str, str]) -> Dataset:
-    from vaecollapse.data.npy import open_npy
-
-    x = open_npy(path, "x")
-    y = open_npy(options["y"], "y") if "y" in options else None
-    if y is not None and len(y) != len(x):
-        raise DataError(f"y has {len(y)} rows but x has {len(x)}; x and y need one row per "
-                        "sample.")
-    return Dataset(x=x, y=y, labels=None, spec=spec)
-
-
-def _load_synthetic(spec: str, options: dict[str, str]) -> Dataset:
-    corr = parse_choice("corr", options.get("corr", DEFAULTS["corr"]), tuple(CORRELATIONS))
-    n = parse_int("n", options.get("n", str(DEFAULTS["n"])), minimum=2)
-    dim = parse_int("dim", options.get("dim", str(DEFAULTS["dim"])), minimum=1)
-    seed = parse_int("seed", options.get("seed", str(DEFAULTS["seed"])), minimum=0)
-    x, y = make_synthetic(corr, n, dim, seed)
-    return Dataset(x=x, y=y, labels=None, spec=spec)
-
-
-def load(spec: str) -> Dataset:
-    """Load the dataset described by a spec string (see the module docstring)."""
-    source, path, options = parse_spec(spec)
-    text = spec.strip()
-    if source == "synthetic":
-        return _load_synthetic(text, options)
-    if source == "npz":
-        assert path is not None
-        return _load_npz(text, path, options)
-    if source == "npy":
-        assert path is not None
-        return _load_npy(text, path, options)
-    return _load_images(text, source, path, options)
