@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from vaecollapse.io import atomic_write_text
-from vaecollapse.theory import hierarchy as H
+from vaecollapse.theory.hierarchy.optimum import solve_full, solve_modes
+from vaecollapse.theory.hierarchy.setting import make_hierarchy
 from vaecollapse.theory.stats import vae_statistics
 
 CASES = [
@@ -55,9 +56,9 @@ def main() -> None:
     th = vae_statistics(A).theta
     rows = []
     for name, L, betas, sigmas, inference in CASES:
-        h = H.make_hierarchy(L, betas, args.d, sigmas, inference, 1.0, 0.8)
-        t_red, red = cpu_time(lambda h=h: H.solve_modes(th, h), args.reps)
-        t_full, (full, _) = cpu_time(lambda h=h: H.solve_full(A, h, starts=4), args.reps)
+        h = make_hierarchy(L, betas, args.d, sigmas, inference, 1.0, 0.8)
+        t_red, red = cpu_time(lambda h=h: solve_modes(th, h), args.reps)
+        t_full, (full, _) = cpu_time(lambda h=h: solve_full(A, h, starts=4), args.reps)
         rows.append(f"| {name} | {t_red:.2f} | {t_full:.2f} | {t_full / t_red:.0f}× | "
                     f"{abs(red.loss - full) / abs(full):.1e} |")
     text = "\n".join([

@@ -11,7 +11,7 @@ the repetitions is reported, with the load average.
    ``vaecollapse.train.train`` as its metrics log times it (steps and per-epoch metrics). Also
    checked: two trainer runs with the same seed give bit-identical weights.
 2. Importance-sampled log-likelihood: ``reference_log_likelihood`` (per point, MultivariateNormal,
-   S copies of x) vs ``diagnostics.importance_log_likelihood``; the ReLU CVAE above (trained 2
+   S copies of x) vs ``diagnostics.likelihood.importance_log_likelihood``; the ReLU CVAE above (trained 2
    epochs) at S = 1000 and the paper's ReLU VAE (784-256-16, trained 1 epoch) at S = 10,000, on
    points drawn with a seed. Values: mean of each estimator and their mean paired difference
    ± its standard error (independent noise: equal within Monte-Carlo error when |Δ| ≲ 2 SE).
@@ -54,7 +54,7 @@ from synthetic_idx import write_idx  # noqa: E402
 
 import vaecollapse.train as vt  # noqa: E402
 from vaecollapse.data import load  # noqa: E402
-from vaecollapse.diagnostics import importance_log_likelihood  # noqa: E402
+from vaecollapse.diagnostics.likelihood import importance_log_likelihood  # noqa: E402
 
 SPEC = "mnist:split=quarter"
 CVAE_HP = {"hidden": [16], "eta_enc": 1.0, "eta_dec": 0.5, "beta": 1.0}

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from vaecollapse.data import load
-from vaecollapse.diagnostics import importance_log_likelihood
+from vaecollapse.diagnostics.likelihood import importance_log_likelihood
 from vaecollapse.experiments import REGISTRY
 from vaecollapse.experiments.runner import variants
 from vaecollapse.train import load_model, load_run_data

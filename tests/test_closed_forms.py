@@ -15,8 +15,7 @@ import pytest
 from oracles import lam_of, sorted_desc, svals
 
 from vaecollapse.theory import numerical_cvae, numerical_mhvae, numerical_vae, solve
-from vaecollapse.theory.predict import Statistics
-from vaecollapse.theory.stats import Moments, cvae_statistics, vae_statistics
+from vaecollapse.theory.stats import Moments, Statistics, cvae_statistics, vae_statistics
 
 N = 100  # instances per theorem and configuration
 RTOL = 1e-4

@@ -20,7 +20,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
-from vaecollapse import diagnostics as dg
+from vaecollapse.diagnostics import diagnose, information
+from vaecollapse.diagnostics.collapse import (
+    active_modes,
+    active_units,
+    active_units_kl_fraction,
+    default_eps_grid,
+    eps_delta_collapse,
+)
+from vaecollapse.diagnostics.information import mutual_information
+from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
+from vaecollapse.diagnostics.posteriors import as_float64, collect_posteriors
+from vaecollapse.diagnostics.theory_comparison import theory_comparison
 from vaecollapse.models import ModelConfig, Posterior, build_model
 from vaecollapse.theory import predict
 
@@ -50,7 +61,7 @@ def test_kl_matches_torch_distributions(tensor_prior):
     pm = torch.as_tensor(p.prior_mean, dtype=F64)
     ps = torch.as_tensor(p.prior_logvar, dtype=F64).mul(0.5).exp()
     ref = kl_divergence(Normal(p.mean, (0.5 * p.logvar).exp()), Normal(pm, ps))
-    got = dg.kl_per_sample(p)
+    got = as_float64(p).kl()
     assert got.shape == (50, 4)
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
 
@@ -62,7 +73,7 @@ def test_kl_matches_torch_distributions_property(m, lv, pm, plv):
                   torch.tensor([[pm]], dtype=F64), plv)  # a number as prior log-variance
     m, lv, pm, plv = (torch.tensor(v, dtype=F64) for v in (m, lv, pm, plv))
     ref = kl_divergence(Normal(m, (lv / 2).exp()), Normal(pm, (plv / 2).exp()))
-    assert float(dg.kl_per_sample(p)) == pytest.approx(float(ref), rel=1e-9, abs=1e-9)
+    assert float(as_float64(p).kl()) == pytest.approx(float(ref), rel=1e-9, abs=1e-9)
 
 
 def test_collect_posteriors_callable_chunks_concatenate_tensor_priors():
@@ -77,7 +88,7 @@ def test_collect_posteriors_callable_chunks_concatenate_tensor_priors():
 
     x = torch.randn(23, 5, generator=g, dtype=F64)
     whole = fn(x, None)
-    got = dg.collect_posteriors(fn, x, batch_size=4)
+    got = collect_posteriors(fn, x, batch_size=4)
     assert [p.name for p in got] == ["z1", "z2"]
     for a, b in zip(got, whole, strict=True):
         torch.testing.assert_close(a.mean, b.mean)
@@ -93,7 +104,7 @@ def test_collect_posteriors_model_and_restores_train_mode():
     torch.manual_seed(0)
     model = build_model(cfg)
     x = torch.randn(30, 6, generator=gen(3))
-    posts = dg.collect_posteriors(model, x, batch_size=7, generator=gen(4))
+    posts = collect_posteriors(model, x, batch_size=7, generator=gen(4))
     assert model.training and [p.name for p in posts] == ["z1", "z2"]
     assert posts[0].prior_mean.shape == (30, 3) and posts[1].mean.shape == (30, 3)
     assert not posts[0].mean.requires_grad
@@ -116,7 +127,7 @@ def test_eps_delta_constructed():
         c = np.r_[np.full(k, 1e-4), np.full(n - k, 1.0)]
         cols.append(rng.permutation(c))
     kl = torch.tensor(np.stack(cols, 1))
-    frac, mask = dg.eps_delta_collapse(kl, np.array([1e-5, 1e-2, 1.0, 2.0]), delta=0.05)
+    frac, mask = eps_delta_collapse(kl, np.array([1e-5, 1e-2, 1.0, 2.0]), delta=0.05)
     assert mask.shape == (4, 4) and mask.dtype == bool
     np.testing.assert_array_equal(mask[0], [False, False, False, False])  # 1e-4 is not < 1e-5
     np.testing.assert_array_equal(mask[1], [True, True, False, False])  # ≥ 95 % needed
@@ -125,12 +136,12 @@ def test_eps_delta_constructed():
     np.testing.assert_allclose(frac, [0.0, 0.5, 0.5, 1.0])
     # δ = 0.01: only a dimension with ≥ 99 % below ε
     kl2 = torch.tensor(np.stack([np.r_[np.zeros(99), 1.0], np.r_[np.zeros(98), 1.0, 1.0]], 1))
-    _, m2 = dg.eps_delta_collapse(kl2, [0.5], delta=0.01)
+    _, m2 = eps_delta_collapse(kl2, [0.5], delta=0.01)
     np.testing.assert_array_equal(m2[0], [True, False])
 
 
 def test_default_eps_grid():
-    grid = dg.default_eps_grid()
+    grid = default_eps_grid()
     assert len(grid) == 25 and grid[0] == pytest.approx(1e-5) and grid[-1] == pytest.approx(10.0)
 
 
@@ -141,8 +152,8 @@ def test_eps_delta_matches_brute_force(n, d, delta, seed):
     rng = np.random.default_rng(seed)
     kl = np.exp(rng.uniform(-12, 3, size=(n, d)))
     kl[rng.random((n, d)) < 0.3] = 1e-3  # ties with a grid value
-    eps = np.r_[dg.default_eps_grid(), 1e-3]
-    frac, mask = dg.eps_delta_collapse(kl, eps, delta)
+    eps = np.r_[default_eps_grid(), 1e-3]
+    frac, mask = eps_delta_collapse(kl, eps, delta)
     for e_idx, e in enumerate(eps):
         ref = [sum(kl[r, i] < e for r in range(n)) / n >= 1 - delta - 1e-12 for i in range(d)]
         assert mask[e_idx].tolist() == ref
@@ -158,10 +169,10 @@ def test_active_units_constructed_variances():
     means = torch.stack([sign * 1.0 + 5.0, sign * math.sqrt(0.02), sign * math.sqrt(0.005),
                          torch.full((n,), 3.0, dtype=F64), sign * math.sqrt(0.011)], 1)
     post = Posterior("z", means, torch.zeros_like(means))
-    assert dg.active_units(post) == 3  # variances 1, 0.02, 0.005, 0, 0.011
-    assert dg.active_units(post, threshold=0.015) == 2
-    assert dg.active_units(post, threshold=2.0) == 0
-    assert dg.active_units(means) == 3
+    assert active_units(post) == 3  # variances 1, 0.02, 0.005, 0, 0.011
+    assert active_units(post, threshold=0.015) == 2
+    assert active_units(post, threshold=2.0) == 0
+    assert active_units(means) == 3
 
 
 def test_active_modes_counts_directions_not_coordinates():
@@ -172,10 +183,10 @@ def test_active_modes_counts_directions_not_coordinates():
     means = torch.stack([sign * 1.0 + 5.0, sign * math.sqrt(0.02), sign * math.sqrt(0.005),
                          torch.full((n,), 3.0, dtype=F64), sign * math.sqrt(0.011)], 1)
     post = Posterior("z", means, torch.zeros_like(means))
-    assert dg.active_units(post) == 3
-    assert dg.active_modes(post) == 1
-    assert dg.active_modes(post, threshold=1.03) == 1
-    assert dg.active_modes(post, threshold=1.04) == 0
+    assert active_units(post) == 3
+    assert active_modes(post) == 1
+    assert active_modes(post, threshold=1.03) == 1
+    assert active_modes(post, threshold=1.04) == 0
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -194,11 +205,11 @@ def test_active_modes_is_rotation_invariant_where_active_units_is_not(seed):
         h = torch.kron(h, torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=F64))
     spread = z @ (h / 4.0).T  # orthogonal: every coordinate mixes every direction equally
     q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=F64))
-    assert dg.active_units(z) == 4
-    assert dg.active_modes(z) == 4
-    assert dg.active_units(spread) == 0
-    assert dg.active_modes(spread) == 4
-    assert dg.active_modes(spread @ q.T) == 4
+    assert active_units(z) == 4
+    assert active_modes(z) == 4
+    assert active_units(spread) == 0
+    assert active_modes(spread) == 4
+    assert active_modes(spread @ q.T) == 4
 
 
 @settings(max_examples=30, deadline=None)
@@ -208,7 +219,7 @@ def test_active_modes_matches_numpy_eigenvalues(seed, d, shift):
     means = rng.normal(size=(200, d)) @ rng.normal(size=(d, d)) * rng.uniform(0.01, 0.5) + shift
     eig = np.linalg.eigvalsh(np.cov(means.T, bias=True).reshape(d, d))
     assume(np.min(np.abs(eig - 0.01)) > 1e-6)  # no eigenvalue on the threshold
-    assert dg.active_modes(torch.as_tensor(means)) == int((eig > 0.01).sum())
+    assert active_modes(torch.as_tensor(means)) == int((eig > 0.01).sum())
 
 
 def test_active_units_kl_fraction_constructed():
@@ -216,8 +227,8 @@ def test_active_units_kl_fraction_constructed():
                        [0.02, 0.0, 0.0, 0.0, 0.0],
                        [1.0, 1.0, 0.001, 0.0099, 0.3],
                        [0.0, 0.0, 0.0, 0.0, 0.0]])
-    assert dg.active_units_kl_fraction(kl) == pytest.approx(7 / 20)  # 0.01 itself counts (≥)
-    assert dg.active_units_kl_fraction(kl, threshold=0.4) == pytest.approx(4 / 20)
+    assert active_units_kl_fraction(kl) == pytest.approx(7 / 20)  # 0.01 itself counts (≥)
+    assert active_units_kl_fraction(kl, threshold=0.4) == pytest.approx(4 / 20)
 
 
 # ------------------------------------------------------------------------------ mutual information
@@ -234,7 +245,7 @@ def test_mutual_information_linear_gaussian_closed_form(s):
     N = 2000 points has a small downward bias (≈ 0.03 nats here) plus MC error (≈ 0.01)."""
     W = torch.tensor([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]], dtype=F64)
     exact = 0.5 * float(torch.logdet(torch.eye(2, dtype=F64) + W @ W.T / s**2))
-    est = [dg.mutual_information(linear_gaussian_posterior(2000, W, s, seed), generator=gen(seed))
+    est = [mutual_information(linear_gaussian_posterior(2000, W, s, seed), generator=gen(seed))
            for seed in range(3)]
     assert np.mean(est) == pytest.approx(exact, abs=0.08)
 
@@ -244,7 +255,7 @@ def test_mutual_information_zero_when_posterior_ignores_x():
     mean_j ½ Σ_i (ε_ji² − 1) for the drawn ε: zero mean, std √(d / 2N)."""
     n, d = 2000, 4
     post = Posterior("z", torch.full((n, d), 0.7, dtype=F64), torch.full((n, d), -0.5, dtype=F64))
-    got = dg.mutual_information(post, generator=gen(1))
+    got = mutual_information(post, generator=gen(1))
     eps = torch.randn(n, d, generator=gen(1), dtype=F64)
     assert got == pytest.approx(float(0.5 * (eps**2 - 1).sum(-1).mean()), abs=1e-10)
     assert abs(got) < 4 * math.sqrt(d / (2 * n))
@@ -274,15 +285,15 @@ def test_mutual_information_matches_reference_and_chunking(monkeypatch):
     logvar = torch.randn(n, d, generator=g, dtype=F64) - 1
     post = Posterior("z", mu, logvar)
     ref = he_calc_mi(mu, logvar, torch.randn(n, d, generator=gen(8), dtype=F64))
-    assert dg.mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
-    monkeypatch.setattr(dg, "MI_CHUNK_ELEMENTS", 7 * n)
-    assert dg.mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
+    assert mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
+    monkeypatch.setattr(information, "MI_CHUNK_ELEMENTS", 7 * n)
+    assert mutual_information(post, generator=gen(8)) == pytest.approx(ref, rel=1e-10, abs=1e-10)
     from vaecollapse.data import evaluation_index
 
     keep = torch.from_numpy(evaluation_index(n, 100))
     assert not torch.equal(keep, torch.arange(100))
     sub = he_calc_mi(mu[keep], logvar[keep], torch.randn(100, d, generator=gen(9), dtype=F64))
-    got = dg.mutual_information(post, generator=gen(9), max_points=100)
+    got = mutual_information(post, generator=gen(9), max_points=100)
     assert got == pytest.approx(sub, rel=1e-10, abs=1e-10)
 
 
@@ -354,19 +365,35 @@ def exact_posterior_model(family: str):
     return model
 
 
+def per_point_loop(model, x, y=None, samples: int = 1000,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """The per-point estimate of ``importance_log_likelihood`` computed naively, the oracle for
+    its vectorisation: a Python loop over points and, inside it, over samples, one
+    ``log_weights(x_n, y_n, 1)`` call each, then logmeanexp."""
+    out = []
+    with torch.no_grad():
+        for i in range(x.shape[0]):
+            xi, yi = x[i:i + 1], None if y is None else y[i:i + 1]
+            ws = [float(model.log_weights(xi, yi, 1, generator=generator)[0, 0])
+                  for _ in range(samples)]
+            top = max(ws)
+            out.append(top + math.log(sum(math.exp(w - top) for w in ws)) - math.log(samples))
+    return torch.tensor(out, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("family", ["vae", "cvae", "mhvae"])
 def test_importance_sampling_exact_with_exact_posterior(family):
     model = exact_posterior_model(family)
     x, y = data_for(family, 20, 21, F64)
     exact = model.exact_log_likelihood(x, y)
-    res = dg.importance_log_likelihood(model, x, y, samples=50, chunk=6, generator=gen(1))
+    res = importance_log_likelihood(model, x, y, samples=50, chunk=6, generator=gen(1))
     assert res["per_point"].shape == (20,) and res["samples"] == 50
     torch.testing.assert_close(res["per_point"], exact, rtol=0, atol=1e-9)
     assert res["estimate"] == pytest.approx(float(exact.mean()), abs=1e-9)
     assert res["stderr"] == pytest.approx(float(exact.std() / math.sqrt(20)), rel=1e-6)
-    loop = dg.per_point_loop_baseline(model, x[:4], None if y is None else y[:4], 5, gen(2))
+    loop = per_point_loop(model, x[:4], None if y is None else y[:4], 5, gen(2))
     torch.testing.assert_close(loop, exact[:4], rtol=0, atol=1e-9)
-    assert dg.exact_log_likelihood(model, x, y) == pytest.approx(float(exact.mean()), abs=1e-12)
+    assert exact_log_likelihood(model, x, y) == pytest.approx(float(exact.mean()), abs=1e-12)
 
 
 @pytest.mark.parametrize("family", ["vae", "cvae", "mhvae"])
@@ -374,7 +401,7 @@ def test_importance_sampling_matches_exact_random_weights(family):
     """S = 1000: the mean paired difference IS − exact is within 4 standard errors of 0."""
     model = random_linear_model(family, seed=3)
     x, y = data_for(family, 64, 4)
-    res = dg.importance_log_likelihood(model, x, y, samples=1000, generator=gen(5))
+    res = importance_log_likelihood(model, x, y, samples=1000, generator=gen(5))
     diff = (res["per_point"] - model.exact_log_likelihood(x, y)).double()
     se = float(diff.std() / math.sqrt(len(diff)))
     assert abs(float(diff.mean())) < 4 * se + 1e-3
@@ -387,8 +414,8 @@ def test_loop_baseline_matches_exact_random_weights():
     model = random_linear_model("vae", seed=3)
     x, _ = data_for("vae", 16, 6)
     exact = model.exact_log_likelihood(x).double()
-    loop = dg.per_point_loop_baseline(model, x, None, 300, gen(7))
-    vec = dg.importance_log_likelihood(model, x, samples=300, generator=gen(7))["per_point"]
+    loop = per_point_loop(model, x, None, 300, gen(7))
+    vec = importance_log_likelihood(model, x, samples=300, generator=gen(7))["per_point"]
     for est in (loop, vec.double()):
         diff = est - exact
         assert abs(float(diff.mean())) < 4 * float(diff.std() / 4) + 1e-3
@@ -397,7 +424,7 @@ def test_loop_baseline_matches_exact_random_weights():
 
 def test_exact_log_likelihood_none_for_mlp():
     model = build_model(ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
-    assert dg.exact_log_likelihood(model, torch.randn(5, 6)) is None
+    assert exact_log_likelihood(model, torch.randn(5, 6)) is None
 
 
 # ------------------------------------------------------------------------------ theory comparison
@@ -434,7 +461,7 @@ def test_theory_comparison_at_closed_form_optimum(family, hp):
     yy = y if family == "cvae" else None
     pred = predict(x, yy, model=family, latent_dim=d, **hp)
     set_optimum(model, family, pred.weights)
-    res = dg.theory_comparison(model, torch.tensor(x), None if yy is None else torch.tensor(yy))
+    res = theory_comparison(model, torch.tensor(x), None if yy is None else torch.tensor(yy))
     assert set(res) == {"lambda_mae", "omega_mae", "sigma_mae", "n_collapsed_predicted", "lambda",
                         "omega", "sigma", "lambda_theory", "omega_theory", "sigma_theory"}
     for k in ("lambda_mae", "omega_mae", "sigma_mae"):
@@ -449,20 +476,20 @@ def test_theory_comparison_at_closed_form_optimum(family, hp):
     key = {"vae": "W", "cvae": "W1", "mhvae": "W1"}[family]
     w = model.linear_weights()[key]
     model.set_linear_weights({key: w + torch.randn(w.shape, generator=gen(1), dtype=F64) * 0.05})
-    res2 = dg.theory_comparison(model, torch.tensor(x), None if yy is None else torch.tensor(yy))
+    res2 = theory_comparison(model, torch.tensor(x), None if yy is None else torch.tensor(yy))
     assert res2["lambda_mae"] > 1e-3
 
 
 def test_theory_comparison_none_without_closed_form():
     x = torch.randn(20, 6)
     mlp = build_model(ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
-    assert dg.theory_comparison(mlp, x) is None
+    assert theory_comparison(mlp, x) is None
     # learnable σ1 and σ2 with β1 > β2: the loss is unbounded below, no optimum to compare
     mh = build_model(linear_config("mhvae", beta1=2.0, beta2=1.0))
-    assert dg.theory_comparison(mh, x) is None
+    assert theory_comparison(mh, x) is None
     # β1 ≤ β2: the numerical theory answers (docs/numerical-theory.md)
     mh = build_model(linear_config("mhvae", beta1=1.0, beta2=1.5))
-    assert isinstance(dg.theory_comparison(mh, x), dict)
+    assert isinstance(theory_comparison(mh, x), dict)
 
 
 # ------------------------------------------------------------------------------ diagnose
@@ -483,7 +510,7 @@ def test_diagnose_contract(family, backbone):
                       sigma1=0.5 if family == "mhvae" else None)
     model = build_model(cfg)
     x, y = data_for(family, 48, 1)
-    out = dg.diagnose(model, x, y, is_samples=20, generator=gen(2))
+    out = diagnose(model, x, y, is_samples=20, generator=gen(2))
     json.dumps(out, allow_nan=False)
     assert set(out) == TOP_KEYS
     names = ["z1", "z2"] if family == "mhvae" else ["z"]
@@ -504,7 +531,7 @@ def test_diagnose_contract(family, backbone):
         assert ll["exact"] is None and out["theory"] is None
     else:
         assert isinstance(ll["exact"], float) and isinstance(out["theory"], dict)
-    assert dg.diagnose(model, x, y, is_samples=0)["log_likelihood"] is None
+    assert diagnose(model, x, y, is_samples=0)["log_likelihood"] is None
 
 
 def test_diagnose_values_on_constructed_model():
@@ -515,7 +542,7 @@ def test_diagnose_values_on_constructed_model():
     w["W"][2], w["U"][:, 2], w["sigma"][2] = 0.0, 0.0, 1.3
     model.set_linear_weights(w)
     x, _ = data_for("vae", 200, 3, F64)
-    out = dg.diagnose(model, x, is_samples=10, eps_grid=[1e-3, 1e3])
+    out = diagnose(model, x, is_samples=10, eps_grid=[1e-3, 1e3])
     ll = out["log_likelihood"]
     assert ll["estimate"] == pytest.approx(ll["exact"], abs=1e-9)
     assert ll["exact"] == pytest.approx(float(model.exact_log_likelihood(x).mean()), abs=1e-12)
@@ -524,8 +551,8 @@ def test_diagnose_values_on_constructed_model():
     assert out["levels"][0]["active_units"] == 2
     assert out["eps_delta"]["collapsed_fraction"] == pytest.approx([1 / 3, 1.0])
     # the default generator is seeded: repeated calls agree
-    assert dg.diagnose(model, x, is_samples=0)["mutual_information"] == pytest.approx(
-        dg.diagnose(model, x, is_samples=0)["mutual_information"])
+    assert diagnose(model, x, is_samples=0)["mutual_information"] == pytest.approx(
+        diagnose(model, x, is_samples=0)["mutual_information"])
 
 
 def test_diagnose_user_callable():
@@ -534,7 +561,7 @@ def test_diagnose_user_callable():
     def fn(xb, yb):
         return [Posterior("u", xb @ W.T, torch.zeros(xb.shape[0], 2))]
 
-    out = dg.diagnose(fn, torch.randn(100, 2, generator=gen(0)), is_samples=100)
+    out = diagnose(fn, torch.randn(100, 2, generator=gen(0)), is_samples=100)
     assert set(out) == TOP_KEYS and out["log_likelihood"] is None and out["theory"] is None
     assert out["levels"][0]["active_units"] == 1
     json.dumps(out, allow_nan=False)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vaecollapse.errors import UnboundedError
 from vaecollapse.theory import closed_form as cf
-from vaecollapse.theory import hierarchy as H
 from vaecollapse.theory import solve
+from vaecollapse.theory.hierarchy.chain import chain_moments, mode_table, solve_chain
+from vaecollapse.theory.hierarchy.critical import critical_top_beta, critical_values
+from vaecollapse.theory.hierarchy.optimum import full_loss, solve_full, solve_modes, weights_from_modes
+from vaecollapse.theory.hierarchy.prediction import predict_hierarchy
+from vaecollapse.theory.hierarchy.setting import boundedness, make_hierarchy
 from vaecollapse.theory.losses import hierarchy_loss, mhvae_loss, vae_loss
-from vaecollapse.theory.predict import Statistics
-from vaecollapse.theory.stats import Moments, vae_statistics
+from vaecollapse.theory.stats import Moments, Statistics, vae_statistics
 
 N = 100
 RTOL = 1e-6
@@ -104,8 +108,8 @@ def thetas(rng, n, k=3):
 
 
 def chain(theta, betas, sigmas, *, prior, eta_dec, ladder=False):
-    sol = H.solve_chain(theta, betas, sigmas, ladder=ladder, prior=prior, eta_dec=eta_dec)
-    return sol, H.mode_table(theta, sol, prior, eta_dec)
+    sol = solve_chain(theta, betas, sigmas, ladder=ladder, prior=prior, eta_dec=eta_dec)
+    return sol, mode_table(theta, sol, prior, eta_dec)
 
 
 def test_one_level_is_the_vae_learnable_and_fixed_sigma_theorem1():
@@ -186,7 +190,7 @@ def test_sigma1_learnable_sigma2_fixed_same_r_in_every_mode():
     flat = lambda a: np.broadcast_to(a, th.shape).ravel()  # noqa: E731
     sol, t = chain(th.ravel(), np.stack([flat(b1), flat(b2)], 1), (None, flat(s2)),
                    prior=flat(ee), eta_dec=flat(ed))
-    m, _, _ = H.chain_moments(th.ravel(), sol)
+    m, _, _ = chain_moments(th.ravel(), sol)
     r = flat(s2) ** 2 / m[:, 1]
     r_ref = np.minimum(1, flat(b2) * flat(s2) ** 2 / (flat(b1) * flat(ee) ** 2))
     close(r, r_ref, 1e-6, "r")
@@ -206,7 +210,7 @@ def test_total_loss_equals_the_closed_form_optimum_theorem3():
         hp = dict(beta1=rng.uniform(0.5, 2), beta2=rng.uniform(0.5, 2), eta_enc=1.0,
                   eta_dec=rng.uniform(0.3, 1), sigma1=rng.uniform(0.2, 0.8))
         cf_pred = solve(st, 4, **hp)
-        num = H.predict_hierarchy(st, H.make_hierarchy(2, [hp["beta1"], hp["beta2"]], 4,
+        num = predict_hierarchy(st, make_hierarchy(2, [hp["beta1"], hp["beta2"]], 4,
                                                        [hp["sigma1"], None], "markov",
                                                        hp["eta_enc"], hp["eta_dec"]))
         assert num.solver == "numerical" and cf_pred.solver == "closed-form"
@@ -231,12 +235,12 @@ def test_reduced_solve_equals_the_full_matrix_solve(case):
     L, b, s, inference, dims = case
     rng = np.random.default_rng(50 + L)
     As = np.stack([random_A(rng, 3)[0] for _ in range(2)])
-    h = H.make_hierarchy(L, b, dims, s, inference, 0.9, 0.8)
-    full, _ = H.solve_full(As, h, starts=4)
+    h = make_hierarchy(L, b, dims, s, inference, 0.9, 0.8)
+    full, _ = solve_full(As, h, starts=4)
     for A, f in zip(As, full, strict=True):
         st = stats_of(A)
-        red = H.solve_modes(st.theta, h)
-        assembled = H.full_loss(H.weights_from_modes(red, st.basis), A, h)
+        red = solve_modes(st.theta, h)
+        assembled = full_loss(weights_from_modes(red, st.basis), A, h)
         assert red.loss == pytest.approx(assembled, rel=1e-10)
         assert red.loss <= f + RTOL * abs(f)  # the full solve finds nothing lower …
         assert red.loss == pytest.approx(f, rel=RTOL)  # … and the reduction reaches it
@@ -270,13 +274,13 @@ def test_unbounded_path_when_beta1_exceeds_beta2():
     ([2.0, 1.0, 3.0], [None, 0.4, None], True),
 ])
 def test_boundedness_condition(betas, sigmas, bounded):
-    h = H.make_hierarchy(len(betas), betas, 2, sigmas, "markov", 1.0, 1.0)
-    assert H.boundedness(h)[0] is bounded
+    h = make_hierarchy(len(betas), betas, 2, sigmas, "markov", 1.0, 1.0)
+    assert boundedness(h)[0] is bounded
 
 
 def test_predict_refuses_unbounded_and_flags_flat():
     st = stats_of(random_A(np.random.default_rng(61), 4)[0])
-    with pytest.raises(H.UnboundedError, match="unbounded below"):
+    with pytest.raises(UnboundedError, match="unbounded below"):
         solve(st, 2, beta1=2.0, beta2=1.0)
     pred = solve(st, 2, beta1=1.0, beta2=1.0)
     assert pred.bounded and any("not unique" in n for n in pred.notes)
@@ -295,8 +299,8 @@ def test_critical_beta2_both_learnable_is_beta1():
 @pytest.mark.slow
 def test_critical_beta_of_a_deeper_level_by_bisection_agrees():
     st = stats_of(random_A(np.random.default_rng(71), 4)[0])
-    h = H.make_hierarchy(3, [0.5, 0.8, 1.0], 2, [0.5, None, None], "markov", 1.0, 0.8)
-    sol = H.solve_modes(st.theta, h)
-    cont = H.critical_top_beta(sol, check=False)
-    bis = H.critical_values(sol, "beta3", iterations=30)
+    h = make_hierarchy(3, [0.5, 0.8, 1.0], 2, [0.5, None, None], "markov", 1.0, 0.8)
+    sol = solve_modes(st.theta, h)
+    cont = critical_top_beta(sol, check=False)
+    bis = critical_values(sol, "beta3", iterations=30)
     close(cont, bis, 1e-5, "critical β3")

@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaecollapse import diagnostics as dg
+from vaecollapse.diagnostics.likelihood import importance_log_likelihood
 from vaecollapse.models import ModelConfig, build_model
 from vaecollapse.models.likelihood import gaussian_log_lik, split_last_linear
 
@@ -127,7 +127,7 @@ def test_is_equals_reference_loop_same_noise(family):
         xi, yi = x[i:i + 1], None if y is None else y[i:i + 1]
         torch.manual_seed(100 + i)
         want = ref.reference_log_likelihood(model, xi, yi, samples=200)
-        got = dg.importance_log_likelihood(model, xi, yi, samples=200,
+        got = importance_log_likelihood(model, xi, yi, samples=200,
                                            generator=torch.Generator().manual_seed(100 + i))
         assert float(got["per_point"][0]) == pytest.approx(float(want[0]), abs=2e-3)
 
@@ -141,7 +141,7 @@ def test_is_matches_reference_loop_independent_noise(family):
     x, y = data(family, 80, 5)
     torch.manual_seed(6)
     loop = ref.reference_log_likelihood(model, x, y, samples=30)
-    vec = dg.importance_log_likelihood(model, x, y, samples=30,
+    vec = importance_log_likelihood(model, x, y, samples=30,
                                        generator=torch.Generator().manual_seed(7))["per_point"]
     diff = vec.double() - loop
     assert float(diff.std()) > 0  # independent noise really is independent
@@ -182,5 +182,5 @@ def test_user_model_log_weights_protocol():
             s = torch.arange(1, samples + 1, dtype=F64)
             return s.log()[None, :] - torch.arange(x.shape[0], dtype=F64)[:, None]
 
-    res = dg.importance_log_likelihood(Known(), torch.zeros(5, 3), samples=9)
+    res = importance_log_likelihood(Known(), torch.zeros(5, 3), samples=9)
     torch.testing.assert_close(res["per_point"], math.log(5.0) - torch.arange(5, dtype=F64))

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaecollapse import diagnostics as dg
+from vaecollapse.diagnostics import diagnose
+from vaecollapse.diagnostics.posteriors import evaluating, model_inputs
 from vaecollapse.models import ModelConfig, Posterior, build_model
 from vaecollapse.monitor import CollapseMonitor, collapse_scalars
 
@@ -86,7 +87,7 @@ def test_batch_by_batch_equals_diagnose(sizes, buffer_rows):
     """Every staging regime: none, a buffer smaller than some batches (reduced directly) and
     filled several times, one buffer for everything."""
     rows = make_data()
-    ref = dg.diagnose(fn, rows, is_samples=0)["levels"]
+    ref = diagnose(fn, rows, is_samples=0)["levels"]
     got = stream(rows, sizes, buffer_rows=buffer_rows)
     assert_levels_close(got, ref)
     # the data exercise every measure: some dimensions collapsed, some (not all) active
@@ -99,7 +100,7 @@ def test_batch_by_batch_equals_diagnose(sizes, buffer_rows):
                                                      (1e-3, 0.2, 0.5)])
 def test_other_eps_delta_threshold_match_diagnose(epsilon, delta, threshold):
     rows = make_data(seed=3)
-    ref = dg.diagnose(fn, rows, epsilon=epsilon, delta=delta, is_samples=0)["levels"]
+    ref = diagnose(fn, rows, epsilon=epsilon, delta=delta, is_samples=0)["levels"]
     got = stream(rows, [50] * 8, epsilon=epsilon, delta=delta, threshold=threshold)
     if threshold == 0.01:
         assert_levels_close(got, ref)
@@ -124,7 +125,7 @@ def test_prior_changing_between_batches():
     mon.update([Posterior("z", m[100:200], lv[100:200], 0.3, 0)])
     mon.update([Posterior("z", m[200:300], lv[200:300], 0.0, plv[200])])
     mon.update([Posterior("z", m[300:], lv[300:], torch.zeros(()), plv[300:])])
-    ref = dg.diagnose(lambda xb, yb=None: [Posterior("z", xb[:, :D1], xb[:, D1:2 * D1],
+    ref = diagnose(lambda xb, yb=None: [Posterior("z", xb[:, :D1], xb[:, D1:2 * D1],
                                                      xb[:, 2 * D1:3 * D1], xb[:, 3 * D1:])],
                       torch.cat([m, lv, pm, plv], 1), is_samples=0)["levels"]
     assert_levels_close(mon.compute(), ref)
@@ -170,9 +171,9 @@ def test_any_float_dtype(dtype):
     diagnose on the same values, and the batches' dtype does not matter."""
     rows = make_data(seed=9).to(dtype)
     got = stream(rows, [100] * 4)
-    ref = dg.diagnose(fn, rows.to(F64), is_samples=0)["levels"]
+    ref = diagnose(fn, rows.to(F64), is_samples=0)["levels"]
     assert_levels_close(got, ref, tol=1e-9)
-    assert_levels_close(dg.diagnose(fn, rows, is_samples=0)["levels"], ref, tol=1e-9)
+    assert_levels_close(diagnose(fn, rows, is_samples=0)["levels"], ref, tol=1e-9)
 
 
 def test_package_model_batches_equal_diagnose():
@@ -182,7 +183,7 @@ def test_package_model_batches_equal_diagnose():
     torch.manual_seed(0)
     model = build_model(cfg)
     x, y = torch.randn(300, 5, generator=gen(1)), torch.randn(300, 7, generator=gen(2))
-    ref = dg.diagnose(model, x, y, is_samples=0)["levels"]
+    ref = diagnose(model, x, y, is_samples=0)["levels"]
     mon = CollapseMonitor()
     with torch.no_grad():
         for i in range(0, 300, 128):
@@ -257,7 +258,7 @@ def test_evaluating_restores_each_submodule_mode():
     net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     net.train()
     net[1].eval()  # a frozen batch-norm
-    with dg._evaluating(net):
+    with evaluating(net):
         assert not net.training and not net[0].training
         assert not torch.is_grad_enabled()
     assert net.training and net[0].training and not net[1].training
@@ -276,28 +277,28 @@ def small_vae():
 def test_diagnose_accepts_any_input_dtype(kind):
     model = small_vae()
     x = torch.randint(0, 4, (80, 6), generator=gen(3)).to(torch.float32)
-    ref = dg.diagnose(model, x, is_samples=20)
+    ref = diagnose(model, x, is_samples=20)
     given = {"float64": x.double(), "float16": x.half(), "numpy": x.numpy(),
              "int": x.to(torch.int64)}[kind]
-    got = dg.diagnose(model, given, is_samples=20)
+    got = diagnose(model, given, is_samples=20)
     assert got == ref  # small integers are exact in every dtype: the same numbers
 
 
 def test_diagnose_float64_model():
     model = small_vae().double()
     x = torch.randn(50, 6, generator=gen(4))
-    got = dg.diagnose(model, x, is_samples=10)
-    ref = dg.diagnose(model, x.double(), is_samples=10)
+    got = diagnose(model, x, is_samples=10)
+    ref = diagnose(model, x.double(), is_samples=10)
     assert got == ref and math.isfinite(got["log_likelihood"]["estimate"])
 
 
 def test_model_inputs_follow_the_model_device():
     """Without a GPU, the meta device stands in: inputs land on the model's device and dtype."""
     model = torch.nn.Linear(6, 3, device="meta", dtype=torch.float64)
-    x, y = dg.model_inputs(model, np.ones((4, 6), dtype=np.float32), torch.ones(4, 2))
+    x, y = model_inputs(model, np.ones((4, 6), dtype=np.float32), torch.ones(4, 2))
     assert x.device.type == "meta" and y.device.type == "meta"
     assert x.dtype == y.dtype == torch.float64
-    x, y = dg.model_inputs(fn, torch.ones(4, 2, dtype=torch.int32))
+    x, y = model_inputs(fn, torch.ones(4, 2, dtype=torch.int32))
     assert x.dtype == torch.get_default_dtype() and y is None
 
 
@@ -305,7 +306,7 @@ def test_diagnose_reports_progress():
     model = small_vae()
     x = torch.randn(40, 6, generator=gen(5))
     calls = []
-    dg.diagnose(model, x, is_samples=5, progress=lambda *a: calls.append(a))
+    diagnose(model, x, is_samples=5, progress=lambda *a: calls.append(a))
     stages = [c[0] for c in calls]
     assert stages[0] == "posteriors" and "mutual information" in stages
     ll = [c for c in calls if c[0] == "log-likelihood"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vaecollapse.data import DataError, load
-from vaecollapse.data import _pixels as pixels
+from vaecollapse.data.mnist import _pixels as pixels
 from vaecollapse.theory import statistics
 from vaecollapse.theory.stats import second_moments
 

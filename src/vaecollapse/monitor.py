@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vaecollapse.diagnostics import (
+from vaecollapse.diagnostics.collapse import (
     DEFAULT_EPSILON,
     active_modes_of_covariance,
     active_units_of_variance,

@@ -1,20 +1,21 @@
-"""Figures: the predicted θ spectrum with its collapse threshold, and phase diagrams.
+"""Figures: the predicted θ spectrum with its collapse threshold, phase diagrams, diagnostics
+and sweep summaries.
 
-Uses matplotlib's non-interactive Agg backend; every figure is written atomically.
+Headless: each figure is drawn on its own Agg canvas (:func:`new_figure`), so no global
+``matplotlib.use`` is needed and importing this module changes no matplotlib state; every figure
+is written atomically.
 """
 
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from vaecollapse.io import atomic_savefig  # noqa: E402
-from vaecollapse.theory import Prediction  # noqa: E402
+from vaecollapse.io import atomic_savefig
+from vaecollapse.theory import Prediction
 
 ACTIVE, COLLAPSED = "#1f77b4", "#d62728"
 SYMBOL = {"beta": r"$\beta$", "beta1": r"$\beta_1$", "beta2": r"$\beta_2$",
@@ -25,6 +26,14 @@ def symbol(parameter: str) -> str:
     return SYMBOL.get(parameter, parameter)
 
 
+def new_figure(*args, figsize=None, **kwargs):
+    """A figure with constrained layout on the Agg canvas and its axes (``Figure.subplots``
+    arguments); no display and no pyplot state are involved."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(*args, **kwargs)
+
+
 def plot_prediction(pred: Prediction, path: str | os.PathLike, title: str = "") -> None:
     """Two panels: θ per mode (bars; collapsed modes red and marked ×) with the collapse
     threshold, and the expected KL to the prior per mode at the optimum."""
@@ -32,7 +41,7 @@ def plot_prediction(pred: Prediction, path: str | os.PathLike, title: str = "") 
     idx = np.arange(d)
     collapsed = pred.modes["collapsed"].astype(bool)
     colors = np.where(collapsed, COLLAPSED, ACTIVE)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(11, 4.2))
     theta = pred.theta
     ax1.bar(idx, np.where(theta > 0, theta, np.nan), color=colors)
     ax1.scatter(idx[collapsed], np.where(theta[collapsed] > 0, theta[collapsed], np.nan),
@@ -57,7 +66,6 @@ def plot_prediction(pred: Prediction, path: str | os.PathLike, title: str = "") 
     ax2.set_title(f"{pred.n_collapsed} of {d} modes collapse")
     fig.suptitle(title or pred.theorem, fontsize=10)
     atomic_savefig(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def plot_sweep(preds: list[Prediction], parameter: str, values, path: str | os.PathLike,
@@ -68,8 +76,8 @@ def plot_sweep(preds: list[Prediction], parameter: str, values, path: str | os.P
     n = np.array([p.n_collapsed for p in preds])
     grid = np.array([p.modes["collapsed"] for p in preds], dtype=float).T  # (modes, values)
     d = grid.shape[0]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True,
-                                   gridspec_kw={"height_ratios": [1.2, 1]}, constrained_layout=True)
+    fig, (ax1, ax2) = new_figure(2, 1, figsize=(7.5, 6.5), sharex=True,
+                                 gridspec_kw={"height_ratios": [1.2, 1]})
     ax1.step(values, n, where="post", color=COLLAPSED, lw=2)
     ax1.plot(values, n, "o", ms=3, color=COLLAPSED)
     ax1.set_ylabel("collapsed modes")
@@ -88,7 +96,6 @@ def plot_sweep(preds: list[Prediction], parameter: str, values, path: str | os.P
         ax2.set_xscale("log")
     ax1.set_title(title or f"phase diagram over {parameter}", fontsize=10)
     atomic_savefig(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def _edges(v: np.ndarray) -> np.ndarray:
@@ -109,7 +116,7 @@ def plot_diagnostics(result: dict, path: str | os.PathLike, title: str = "") -> 
     levels = result["levels"]
     theory = result.get("theory")
     ncols = len(levels) + 1 + (theory is not None)
-    fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.8), constrained_layout=True)
+    fig, axes = new_figure(1, ncols, figsize=(4.2 * ncols, 3.8))
     for ax, lev in zip(axes, levels, strict=False):
         kl = np.asarray(lev["kl_per_dim"], dtype=float)
         collapsed = np.zeros(kl.size, dtype=bool)
@@ -138,7 +145,6 @@ def plot_diagnostics(result: dict, path: str | os.PathLike, title: str = "") -> 
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     atomic_savefig(fig, path, dpi=120)
-    plt.close(fig)
 
 
 def plot_sweep_summary(groups: list[dict], x: str, metrics: list[str], labels: dict[str, str],
@@ -147,8 +153,7 @@ def plot_sweep_summary(groups: list[dict], x: str, metrics: list[str], labels: d
     combination of the other grid values. ``theory``: the closed-form number of collapsed modes per
     group, drawn over the ``n_collapsed`` panel (linear models)."""
     others = sorted({tuple((k, v) for k, v in g["values"].items() if k != x) for g in groups})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = new_figure(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
     for ax, m in zip(axes[0], metrics, strict=True):
         for j, other in enumerate(others):
             sel = sorted((g for g in groups if tuple((k, v) for k, v in g["values"].items()
@@ -173,4 +178,3 @@ def plot_sweep_summary(groups: list[dict], x: str, metrics: list[str], labels: d
             ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     atomic_savefig(fig, path, dpi=120)
-    plt.close(fig)

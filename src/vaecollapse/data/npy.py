@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaecollapse.data.dataset import Dataset
 from vaecollapse.errors import DataError
 from vaecollapse.mapped import mappings, release
 
@@ -54,3 +55,13 @@ def open_npy(path: str, name: str) -> np.ndarray:
             raise DataError(f"{file}: {name} contains NaN or Inf values (or values too large "
                             "for float32); remove or replace them.")
     return array
+
+
+def load_npy(spec: str, path: str, options: dict[str, str]) -> Dataset:
+    """The dataset of ``npy:PATH[,y=PATH]``: x (and y) memory-mapped, with as many rows each."""
+    x = open_npy(path, "x")
+    y = open_npy(options["y"], "y") if "y" in options else None
+    if y is not None and len(y) != len(x):
+        raise DataError(f"y has {len(y)} rows but x has {len(x)}; x and y need one row per "
+                        "sample.")
+    return Dataset(x=x, y=y, labels=None, spec=spec)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vaecollapse.data.dataset import Dataset
+from vaecollapse.data.spec import parse_choice, parse_int
 from vaecollapse.errors import DataError
 
 CORRELATIONS: dict[str, float | None] = {
@@ -57,3 +59,13 @@ def make_synthetic(corr: str = "random", n: int = 1000, dim: int = 128,
     except (MemoryError, ValueError) as exc:  # ValueError: 'array is too big'
         raise DataError(f"Not enough memory for synthetic data with n={n} and dim={dim}; "
                         "use a smaller n or dim.") from exc
+
+
+def load_synthetic(spec: str, options: dict[str, str]) -> Dataset:
+    """The dataset of ``synthetic:corr=…,n=…,dim=…,seed=…`` (defaults: ``DEFAULTS``)."""
+    corr = parse_choice("corr", options.get("corr", DEFAULTS["corr"]), tuple(CORRELATIONS))
+    n = parse_int("n", options.get("n", str(DEFAULTS["n"])), minimum=2)
+    dim = parse_int("dim", options.get("dim", str(DEFAULTS["dim"])), minimum=1)
+    seed = parse_int("seed", options.get("seed", str(DEFAULTS["seed"])), minimum=0)
+    x, y = make_synthetic(corr, n, dim, seed)
+    return Dataset(x=x, y=y, labels=None, spec=spec)

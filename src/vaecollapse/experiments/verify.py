@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from vaecollapse.theory import numerical_cvae, numerical_mhvae, numerical_vae, solve
-from vaecollapse.theory.predict import Statistics
-from vaecollapse.theory.stats import Moments, cvae_statistics, vae_statistics
+from vaecollapse.theory.stats import Moments, Statistics, cvae_statistics, vae_statistics
 
 
 def _basis(rng, d):

@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vaecollapse.diagnostics import DEFAULT_EPSILON, _evaluating
+from vaecollapse.diagnostics.collapse import DEFAULT_EPSILON
+from vaecollapse.diagnostics.posteriors import evaluating
 from vaecollapse.models.base import Posterior
 from vaecollapse.monitor import CollapseMonitor, collapse_scalars
 
@@ -79,7 +80,7 @@ class CollapseMonitorCallback(pl.Callback):
             every is None or (trainer.current_epoch + 1) % every == 0)
 
     def _feed(self, pl_module, batch) -> None:
-        with _evaluating(pl_module):
+        with evaluating(pl_module):
             if self.posteriors is not None:
                 posts = self.posteriors(pl_module, batch)
             elif callable(getattr(pl_module, "posteriors", None)):

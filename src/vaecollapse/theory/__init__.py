@@ -3,18 +3,18 @@
 Pure functions of arrays, float64, no I/O (theory.md is the specification). The closed forms
 are numpy only; the numerical solver (torch) is imported on first use, so that ``predict`` does
 not pay torch's import time.
+
+Modules: ``stats`` (data statistics), ``validation`` (hyperparameter checks), ``closed_form``
+(per-mode formulas), ``solvers`` (closed-form optimum per family), ``prediction`` (the
+:class:`Prediction` record), ``predict`` (statistics → solve → predict / sweep), ``losses`` and
+``mode_loss`` (exact losses), ``numerical`` (full-matrix minimiser), ``hierarchy/`` (numerical
+theory of hierarchies), ``advise``.
 """
 
-from vaecollapse.theory.predict import (
-    MODELS,
-    SWEEPABLE,
-    Prediction,
-    Statistics,
-    predict,
-    solve,
-    statistics,
-    sweep,
-)
+from vaecollapse.theory.predict import predict, solve, sweep
+from vaecollapse.theory.prediction import Prediction
+from vaecollapse.theory.stats import Statistics, statistics
+from vaecollapse.theory.validation import MODELS, SWEEPABLE
 
 _NUMERICAL = ("NumericalSolution", "numerical_cvae", "numerical_mhvae", "numerical_vae")
 

@@ -38,7 +38,8 @@ import numpy as np
 
 from vaecollapse.errors import HyperparameterError
 from vaecollapse.theory import closed_form as cf
-from vaecollapse.theory.predict import Statistics, solve
+from vaecollapse.theory.predict import solve
+from vaecollapse.theory.stats import Statistics
 
 LEVERS = ("max_beta", "max_eta_dec", "max_beta2", "min_beta1")
 #: the hyperparameter each lever moves
@@ -306,12 +307,8 @@ def plot_phase_diagram(advice: Advice, stats: Statistics, path, title: str = "",
                        points: int = 120) -> tuple[str, str]:
     """Uncollapsed modes over β × η_dec (VAE, CVAE) or β1 × β2 (MHVAE), with the K contour, the
     current point and the recommendation. Returns the axes' (x, y) hyperparameter names."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vaecollapse.plots import atomic_savefig, symbol
+    from vaecollapse.io import atomic_savefig
+    from vaecollapse.plots import new_figure, symbol
 
     hp, rec = advice.hyperparameters, advice.recommendation
     x_name, y_name = ("beta2", "beta1") if advice.model == "mhvae" else ("beta", "eta_dec")
@@ -320,7 +317,7 @@ def plot_phase_diagram(advice: Advice, stats: Statistics, path, title: str = "",
     ys = _span([hp[y_name], (rec["hyperparameters"] or {}).get(y_name),
                 advice.levers["min_beta1" if y_name == "beta1" else "max_eta_dec"].value], points)
     grid = active_grid(stats, advice.latent_dim, hp, x_name, xs, y_name, ys)
-    fig, ax = plt.subplots(figsize=(6.8, 5.2), constrained_layout=True)
+    fig, ax = new_figure(figsize=(6.8, 5.2))
     mesh = ax.pcolormesh(xs, ys, grid, cmap="viridis", shading="nearest",
                          vmin=0, vmax=advice.latent_dim)
     fig.colorbar(mesh, ax=ax, label="uncollapsed modes" + (" (z2)" if advice.model == "mhvae" else ""))
@@ -341,5 +338,4 @@ def plot_phase_diagram(advice: Advice, stats: Statistics, path, title: str = "",
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     ax.set_title(title or f"keep K = {advice.keep} of {advice.latent_dim} modes", fontsize=10)
     atomic_savefig(fig, path, dpi=120)
-    plt.close(fig)
     return x_name, y_name

@@ -9,6 +9,9 @@ Conventions: second moments are **uncentred** by default (the theory's bias-free
 
 Singular moments are handled with a pseudo-inverse whose cut-off is relative to the largest
 eigenvalue (``rcond``); the numerical rank is reported. No ad-hoc epsilons are added.
+
+:func:`statistics` is the entry point: the moments and θ of one model family as a
+:class:`Statistics` record, computed once (the only O(n) step) and reused by every solve.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from vaecollapse.errors import DataError
+from vaecollapse.errors import DataError, HyperparameterError
 from vaecollapse.mapped import mappings, release
+from vaecollapse.theory.validation import check_model
 
 
 def eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,3 +202,34 @@ def cvae_statistics(A: np.ndarray, B: np.ndarray, C: np.ndarray,
     vals = np.where(keep, vals, 0.0)
     return CvaeStatistics(theta=vals, Q=np.ascontiguousarray(vecs), K=K, E=E,
                           rank_x=spec_a.rank, rank=int(keep.sum()))
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the closed forms need from the data: θ (VAE/MHVAE: √eig A, std scale; CVAE: eig E,
+    variance scale), their eigenvectors, the moments, and for the CVAE the regression K = CᵀA⁺."""
+
+    model: str
+    moments: Moments
+    theta: np.ndarray
+    basis: np.ndarray
+    rank: int
+    K: np.ndarray | None = None
+    rank_x: int | None = None
+
+
+def statistics(x, y=None, *, model: str, centre: bool = False,
+               rcond: float | None = None) -> Statistics:
+    """Second moments (float64, uncentred unless ``centre``) and θ for ``model``."""
+    check_model(model)
+    if model == "cvae":
+        if y is None:
+            raise HyperparameterError(
+                "the CVAE needs a condition x and a target y: use a paired data spec such as "
+                "mnist:split=quarter, synthetic:corr=random or an npz file with arrays x and y")
+        m = second_moments(x, y, centre=centre)
+        s: CvaeStatistics = cvae_statistics(m.A, m.B, m.C, rcond)
+        return Statistics(model, m, s.theta, s.Q, s.rank, K=s.K, rank_x=s.rank_x)
+    m = second_moments(x, centre=centre)
+    v: VaeStatistics = vae_statistics(m.A, rcond)
+    return Statistics(model, m, v.theta, v.P, v.rank)
