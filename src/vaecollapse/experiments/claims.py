@@ -152,8 +152,9 @@ def z2_rises_with_beta2_falls_with_beta1(points: list[tuple[int, int, int]], k: 
     """The claim over a k × k β1 × β2 grid: z2's collapsed modes rise with β2 and fall with β1 —
     two one-sided Spearman tests over every (i, j, collapsed modes) point (i: the β1 position,
     j: the β2 position), both must hold."""
-    along_b2 = trend([p[1] for p in points], [p[2] for p in points], +1)
-    along_b1 = trend([p[0] for p in points], [p[2] for p in points], -1)
+    b1_position, b2_position, collapsed = zip(*points, strict=True)
+    along_b2 = trend(b2_position, collapsed, +1)
+    along_b1 = trend(b1_position, collapsed, -1)
     evidence = (f"z2 collapsed modes over the {k}×{k} grid — rising with β2: {along_b2.describe()}; "
                 f"falling with β1: {along_b1.describe()}")
     statistic = [{"along": "beta2", **along_b2.as_dict()}, {"along": "beta1", **along_b1.as_dict()}]

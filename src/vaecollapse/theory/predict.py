@@ -46,7 +46,7 @@ def needs_numerical(hp: dict) -> bool:
 
 def hierarchy_setting(latent_dim, *, levels=None, betas=None, latent_dims=None,
                       inference=None, sigmas=None, eta_enc=1.0, eta_dec=1.0, **per_level):
-    """The :class:`~vaecollapse.theory.hierarchy.Hierarchy` named by MHVAE-style
+    """The :class:`~vaecollapse.theory.hierarchy.setting.Hierarchy` named by MHVAE-style
     hyperparameters: ``betas``/``sigmas``/``latent_dims`` lists (one value broadcasts), overridden
     per level by beta<l> / sigma<l> (sigma<l> = None: learnable)."""
     L = 2 if levels is None else levels

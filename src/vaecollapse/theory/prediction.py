@@ -18,12 +18,16 @@ import numpy as np
 
 @dataclass
 class Prediction:
-    """The closed-form global optimum of one linear model for one set of hyperparameters.
+    """The global optimum (closed-form or numerical) of one linear model for one set of
+    hyperparameters.
 
     ``modes`` holds per-mode arrays (mode i = i-th largest θ), ``weights`` the optimal matrices
     (latent coordinates as trained, i.e. with Theorem 1's σ pairing applied), ``optimal_loss`` the
     exact population loss at the optimum ((negative β-ELBO) × 2η_dec², constants dropped).
     ``threshold`` is the per-mode θ below which the mode collapses (None where no such θ exists).
+    ``notes`` are remarks on a numerical solution (the reduced vs full-matrix loss, a non-unique
+    optimum, skipped critical values, why a sweep point is unbounded), written to the JSON and
+    printed by ``predict``; closed forms leave it empty.
     """
 
     model: str
@@ -38,7 +42,7 @@ class Prediction:
     threshold_label: str = ""
     notes: list[str] = field(default_factory=list)
     # "closed-form" or "numerical" (docs/numerical-theory.md); numerical settings may be
-    # unbounded below (then no Prediction exists: see theory.hierarchy.UnboundedError).
+    # unbounded below (then no Prediction exists: see vaecollapse.errors.UnboundedError).
     solver: str = "closed-form"
     bounded: bool = True
     critical: str | None = None  # critical parameter when not β / β2 (e.g. "beta3")
