@@ -29,6 +29,7 @@ from torch import Tensor
 
 from vaecollapse.models.base import LOG_2PI, Posterior
 from vaecollapse.models.likelihood import BUDGET_ELEMENTS
+from vaecollapse.schema import versioned
 
 PosteriorFn = Callable[[Tensor, Tensor | None], list[Posterior]]
 
@@ -493,7 +494,8 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
              eps_grid: Sequence[float] | np.ndarray | None = None,
              theory_data: tuple | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract)::
+    """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract,
+    schemas/diagnose.schema.json, after "vaecollapse_version" and "schema_version")::
 
         {"levels": [{"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
                      "active_units_kl_fraction", "collapsed_dims"}, ...],
@@ -531,7 +533,7 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
     if progress:
         progress("mutual information", n, n)
     frac, _ = eps_delta_collapse(kl_per_sample(last), eps_grid, delta)
-    result: dict[str, Any] = {
+    result: dict[str, Any] = versioned({
         "levels": levels,
         "mutual_information": _to_float(mutual_information(last, generator=generator)),
         "eps_delta": {"delta": float(delta), "eps": [float(e) for e in eps_grid],
@@ -539,7 +541,7 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
         "n_collapsed": len(levels[-1]["collapsed_dims"]),
         "log_likelihood": None,
         "theory": None,
-    }
+    })
     if is_samples and hasattr(model, "log_weights"):
         ll = importance_log_likelihood(
             model, x, y, samples=is_samples, generator=generator,
