@@ -186,8 +186,8 @@ def test_cli_json_plot_and_train_line(tmp_path):
                             "--plot", str(png)])
     assert r.exit_code == 0, r.output
     d = json.loads(js.read_text())
-    assert set(d) == {"model", "keep", "max_beta", "max_eta_dec", "max_beta2", "min_beta1",
-                      "limiting_mode", "recommendation"}
+    assert set(d) == {"vaecollapse_version", "schema_version", "model", "keep", "max_beta",
+                      "max_eta_dec", "max_beta2", "min_beta1", "limiting_mode", "recommendation"}
     assert d["max_beta2"] is None and d["min_beta1"] is None
     assert set(d["recommendation"]["null_reasons"]) == {"max_beta2", "min_beta1"}
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"

@@ -37,7 +37,8 @@ from vaecollapse.train import (
     train,
 )
 
-CONTRACT = {"levels", "mutual_information", "eps_delta", "n_collapsed", "log_likelihood", "theory"}
+CONTRACT = {"vaecollapse_version", "schema_version", "levels", "mutual_information", "eps_delta",
+            "n_collapsed", "log_likelihood", "theory"}
 METRIC_KEYS = {"epoch", "loss", "recon", "kl_total", "kl", "kl_per_dim", "active_units",
                "n_collapsed", "seconds"}
 RUN_FILES = {CONFIG, METRICS, CHECKPOINT, DIAGNOSTICS}

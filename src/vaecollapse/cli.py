@@ -234,12 +234,10 @@ def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, jso
         return solve(stats, latent_dim, **hp)
     except UnboundedError as e:
         if json_path:
-            from vaecollapse.io import atomic_write_json, jsonable
+            from vaecollapse.io import atomic_write_json
+            from vaecollapse.schema import unbounded_to_dict
 
-            atomic_write_json(json_path, jsonable({
-                "model": "mhvae", "data": info, "hyperparameters": e.hyperparameters,
-                "solver": "numerical", "bounded": False, "reason": str(e), "modes": None,
-                "optimal_loss": None}))
+            atomic_write_json(json_path, unbounded_to_dict(e.hyperparameters, str(e), info))
         raise
 
 

@@ -1,4 +1,14 @@
-"""The `predict --json` contract: one stable, plain-JSON shape that other tools read.
+"""The JSON output contracts: versioned documents with published JSON Schemas.
+
+Every JSON document the tool writes for other programs — ``predict --json``, ``diagnose --json``
+(and a run's diagnostics.json), ``advise --json`` and the claims.json of ``reproduce`` — carries
+``"vaecollapse_version"`` (the package version that wrote it) and ``"schema_version"``
+(:data:`SCHEMA_VERSION`, raised on any change a reader could trip on), added by
+:func:`versioned` where the document is built. The schemas (JSON Schema draft 2020-12) ship as
+package data in ``vaecollapse/schemas/NAME.schema.json`` (:func:`json_schema`); claims.json is
+a list, so each of its claims carries the two keys.
+
+The `predict --json` contract (schemas/predict.schema.json), after the two version keys:
 
     {"model", "theorem", "data": {"spec", "n", "dim_x", "dim_y", "rank"},
      "hyperparameters": {...}, "theta_scale": "std" | "variance",
@@ -10,7 +20,8 @@
 Numerical hierarchies (docs/numerical-theory.md) add "levels", "notes" and per-level mode keys
 (lambda_z<l>, omega_z<l>, sigma<l>, kl_z<l>, collapsed_z<l>, critical_beta<l>). An unbounded
 setting writes only {"model", "data", "hyperparameters", "solver", "bounded": false, "reason",
-"modes": null, "optimal_loss": null} (and `predict` exits with code 2).
+"modes": null, "optimal_loss": null} (and `predict` exits with code 2); a phase diagram
+(``--sweep``) writes {"model", "data", "hyperparameters", "sweep": {...}, "solver"}.
 
 MHVAE modes also carry "sigma2", "kl_z1", "collapsed_z1", "collapsed_z2", "critical_beta2"
 ("sigma" is σ1, "kl" the z2 KL, "collapsed" = "collapsed_z2"). Values are plain JSON numbers;
@@ -19,12 +30,37 @@ null where a quantity does not exist (e.g. no finite critical β).
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vaecollapse import __version__
 from vaecollapse.io import jsonable
-from vaecollapse.theory import Prediction
+
+if TYPE_CHECKING:
+    from vaecollapse.theory import Prediction
+
+#: Version of the JSON output contracts (all documents share one number).
+SCHEMA_VERSION = 1
+#: The published schemas: vaecollapse/schemas/NAME.schema.json.
+SCHEMAS = ("predict", "diagnose", "advise", "claims")
+
+
+def versioned(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` preceded by the package version and :data:`SCHEMA_VERSION`."""
+    return {"vaecollapse_version": __version__, "schema_version": SCHEMA_VERSION, **document}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The published JSON Schema (draft 2020-12) of one document, ``name`` in :data:`SCHEMAS`."""
+    if name not in SCHEMAS:
+        raise ValueError(f"unknown schema {name!r}: choose one of {', '.join(SCHEMAS)}")
+    text = resources.files("vaecollapse").joinpath("schemas", f"{name}.schema.json").read_text(
+        encoding="utf-8")
+    return json.loads(text)
+
 
 VAE_MODE_KEYS = ("theta", "lambda", "omega", "sigma", "kl", "collapsed", "critical_beta",
                  "critical_eta_dec")
@@ -57,7 +93,7 @@ def mode_rows(pred: Prediction) -> list[dict[str, Any]]:
 def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]:
     """The JSON document for one prediction (NaN/inf already mapped to null)."""
     nxt = pred.next_collapse()
-    return jsonable({
+    return jsonable(versioned({
         "model": pred.model,
         "theorem": pred.theorem,
         "data": data,
@@ -71,13 +107,13 @@ def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]
         "solver": getattr(pred, "solver", "closed-form"),
         "bounded": getattr(pred, "bounded", True),
         **({"levels": pred.levels, "notes": pred.notes} if getattr(pred, "levels", None) else {}),
-    })
+    }))
 
 
 def sweep_to_dict(preds: list[Prediction], parameter: str, values, data: dict[str, Any],
                   base_hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """The JSON document for a phase diagram (``predict --sweep``)."""
-    return jsonable({
+    return jsonable(versioned({
         "model": preds[0].model if preds else None,
         "data": data,
         "hyperparameters": base_hyperparameters,
@@ -90,4 +126,13 @@ def sweep_to_dict(preds: list[Prediction], parameter: str, values, data: dict[st
             "bounded": [bool(getattr(p, "bounded", True)) for p in preds],
         },
         "solver": getattr(preds[0], "solver", "closed-form") if preds else None,
-    })
+    }))
+
+
+def unbounded_to_dict(hyperparameters: dict[str, Any], reason: str,
+                      data: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document for a setting whose loss is unbounded below (no prediction exists)."""
+    return jsonable(versioned({
+        "model": "mhvae", "data": data, "hyperparameters": hyperparameters,
+        "solver": "numerical", "bounded": False, "reason": reason, "modes": None,
+        "optimal_loss": None}))

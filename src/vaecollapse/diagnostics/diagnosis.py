@@ -28,6 +28,7 @@ from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
 from vaecollapse.diagnostics.posteriors import as_float64, collect_posteriors, model_inputs
 from vaecollapse.diagnostics.theory_comparison import theory_comparison
+from vaecollapse.schema import versioned
 
 
 def _to_float(v) -> float | None:
@@ -41,7 +42,8 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
              eps_grid: Sequence[float] | np.ndarray | None = None,
              theory_data: tuple | None = None,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract)::
+    """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract,
+    schemas/diagnose.schema.json, after "vaecollapse_version" and "schema_version")::
 
         {"levels": [{"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
                      "active_units_kl_fraction", "collapsed_dims"}, ...],
@@ -79,7 +81,7 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
     if progress:
         progress("mutual information", n, n)
     frac, _ = eps_delta_collapse(as_float64(last).kl(), eps_grid, delta)
-    result: dict[str, Any] = {
+    result: dict[str, Any] = versioned({
         "levels": levels,
         "mutual_information": _to_float(mutual_information(last, generator=generator)),
         "eps_delta": {"delta": float(delta), "eps": [float(e) for e in eps_grid],
@@ -87,7 +89,7 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
         "n_collapsed": len(levels[-1]["collapsed_dims"]),
         "log_likelihood": None,
         "theory": None,
-    }
+    })
     if is_samples and hasattr(model, "log_weights"):
         ll = importance_log_likelihood(
             model, x, y, samples=is_samples, generator=generator,

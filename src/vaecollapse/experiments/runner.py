@@ -29,6 +29,7 @@ from vaecollapse.errors import UserError
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
 from vaecollapse.experiments.spec import value_name
 from vaecollapse.io import atomic_write_json, atomic_write_text
+from vaecollapse.schema import versioned
 
 RUNNER_KEYS = ("grid", "instances")
 BETAS = ("beta", "beta1", "beta2")
@@ -204,7 +205,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
             "versions": versions(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
     atomic_write_json(d.meta, meta)
-    claims = [{"experiment": name, **c} for c in claims]
+    claims = [versioned({"experiment": name, **c}) for c in claims]
     atomic_write_json(d.claims, claims)
     return claims
 

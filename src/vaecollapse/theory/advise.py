@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.schema import versioned
 from vaecollapse.theory import closed_form as cf
 from vaecollapse.theory.predict import solve
 from vaecollapse.theory.stats import Statistics
@@ -81,8 +82,9 @@ class Advice:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` record: model, keep, the four levers (null where absent), the limiting
-        mode and the recommendation (whose ``null_reasons`` say why a lever is null)."""
-        out: dict[str, Any] = {"model": self.model, "keep": self.keep}
+        mode and the recommendation (whose ``null_reasons`` say why a lever is null), after the
+        version keys (schemas/advise.schema.json)."""
+        out: dict[str, Any] = versioned({"model": self.model, "keep": self.keep})
         for name in LEVERS:
             out[name] = self.levers[name].value
         out["limiting_mode"] = self.limiting_mode
