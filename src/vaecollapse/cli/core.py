@@ -110,6 +110,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 def set_threads(threads: int | None) -> None:
+    """``--threads``: torch's CPU thread count, when given."""
     if threads is None:
         return
     if threads < 1:

@@ -25,8 +25,8 @@ BETA2_HELP = "MHVAE z2 weight β2. \\[default: 1]"
 
 Model = Annotated[str, typer.Option(help=MODEL_HELP)]
 Data = Annotated[str, typer.Option(help=DATA_HELP)]
-# KL weights: absent (None) means 1 for the family that takes them; the family check is
-# cli.inputs.hyperparameters'.
+# KL weights: absent (None) means 1 in the family that takes them (cli/inputs.py checks the
+# family).
 Beta = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA_HELP)]
 Beta1 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA1_HELP)]
 Beta2 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA2_HELP)]
