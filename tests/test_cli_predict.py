@@ -29,6 +29,14 @@ def run(*args):
     return result.exit_code, result.output
 
 
+def predict_json(tmp_path, *args, exit_code: int = 0):
+    """`predict *args --json FILE`, its exit code checked: (the JSON document, the output)."""
+    js = tmp_path / "predict.json"
+    code, text = run("predict", *args, "--json", str(js))
+    assert code == exit_code, text
+    return json.loads(js.read_text()), text
+
+
 @pytest.fixture
 def paired_npz(tmp_path):
     rng = np.random.default_rng(0)
@@ -42,13 +50,9 @@ def paired_npz(tmp_path):
 
 def test_cvae_json_contract_and_values(tmp_path, paired_npz):
     path, x, y = paired_npz
-    out = tmp_path / "pred.json"
     beta, eta_dec = 1.5, 0.6
-    code, text = run("predict", "--model", "cvae", "--data", f"npz:{path}", "--latent-dim", "5",
-                     "--beta", str(beta), "--eta-enc", "0.8", "--eta-dec", str(eta_dec),
-                     "--json", str(out))
-    assert code == 0, text
-    doc = json.loads(out.read_text())
+    doc, text = predict_json(tmp_path, "--model", "cvae", "--data", f"npz:{path}", "--latent-dim",
+                             "5", "--beta", str(beta), "--eta-enc", "0.8", "--eta-dec", str(eta_dec))
     assert set(doc) >= {"model", "data", "hyperparameters", "modes", "n_collapsed", "optimal_loss"}
     assert doc["model"] == "cvae"
     assert doc["data"] == {"spec": f"npz:{path}", "n": 500, "dim_x": 6, "dim_y": 8,
@@ -71,14 +75,11 @@ def test_cvae_json_contract_and_values(tmp_path, paired_npz):
 
 def test_vae_human_output_plot_and_theta(tmp_path):
     png = tmp_path / "p.png"
-    js = tmp_path / "p.json"
-    code, text = run("predict", "--data", "mnist:digit=3,n=300", "--latent-dim", "8",
-                     "--eta-dec", "0.7", "--plot", str(png), "--json", str(js))
-    assert code == 0, text
+    doc, text = predict_json(tmp_path, "--data", "mnist:digit=3,n=300", "--latent-dim", "8",
+                             "--eta-dec", "0.7", "--plot", str(png))
     assert "latent dimensions collapse" in text and "linear VAE" in text
     with Image.open(png) as im:
         im.verify()
-    doc = json.loads(js.read_text())
     from vaecollapse.data import load
     x = load("mnist:digit=3,n=300").x.astype(np.float64)
     sv = np.linalg.svd(x / np.sqrt(len(x)), compute_uv=False)[:8]
@@ -87,11 +88,8 @@ def test_vae_human_output_plot_and_theta(tmp_path):
 
 
 def test_fixed_sigma_never_collapses_unless_equal_to_prior(tmp_path):
-    js = tmp_path / "p.json"
-    code, text = run("predict", "--data", "synthetic:corr=random,dim=6,n=400", "--latent-dim", "3",
-                     "--eta-dec", "3", "--sigma", "0.5,1,0.7", "--json", str(js))
-    assert code == 0, text
-    doc = json.loads(js.read_text())
+    doc, _ = predict_json(tmp_path, "--data", "synthetic:corr=random,dim=6,n=400", "--latent-dim",
+                          "3", "--eta-dec", "3", "--sigma", "0.5,1,0.7")
     # σ = 1 = η_enc can collapse; σ = 0.5, 0.7 cannot (KL > 0 at the optimum).
     for m in doc["modes"]:
         if m["sigma"] != 1.0:
@@ -99,12 +97,8 @@ def test_fixed_sigma_never_collapses_unless_equal_to_prior(tmp_path):
 
 
 def test_mhvae_json_keys_and_null_for_missing(tmp_path):
-    js = tmp_path / "m.json"
-    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
-                     "--sigma1", "0.5", "--eta-enc", "0.5", "--eta-dec", "0.5", "--beta2", "3",
-                     "--json", str(js))
-    assert code == 0, text
-    doc = json.loads(js.read_text())
+    doc, _ = predict_json(tmp_path, "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
+                          "--sigma1", "0.5", "--eta-enc", "0.5", "--eta-dec", "0.5", "--beta2", "3")
     for m in doc["modes"]:
         assert set(m) == VAE_KEYS | MHVAE_EXTRA
         assert m["critical_beta"] is None
@@ -114,11 +108,9 @@ def test_mhvae_json_keys_and_null_for_missing(tmp_path):
 
 def test_sweep_table_json_and_png(tmp_path, paired_npz):
     path, *_ = paired_npz
-    js, png = tmp_path / "s.json", tmp_path / "s.png"
-    code, text = run("predict", "--model", "cvae", "--data", f"npz:{path}", "--latent-dim", "6",
-                     "--sweep", "beta=0.05:20:25:log", "--json", str(js), "--plot", str(png))
-    assert code == 0, text
-    doc = json.loads(js.read_text())
+    png = tmp_path / "s.png"
+    doc, _ = predict_json(tmp_path, "--model", "cvae", "--data", f"npz:{path}", "--latent-dim", "6",
+                          "--sweep", "beta=0.05:20:25:log", "--plot", str(png))
     sw = doc["sweep"]
     assert sw["parameter"] == "beta" and len(sw["values"]) == 25
     assert sw["n_collapsed"] == sorted(sw["n_collapsed"])  # monotone in β
@@ -196,11 +188,8 @@ def test_data_command():
 def test_mhvae_learnable_sigma1_numerical_json(tmp_path):
     """No --sigma1: the numerical theory, same contract plus solver/bounded; β1 < β2 with both
     variances learnable collapses z2 in every mode (docs/numerical-theory.md §3)."""
-    js = tmp_path / "p.json"
-    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
-                     "--beta1", "0.5", "--beta2", "1.5", "--json", str(js))
-    assert code == 0, text
-    doc = json.loads(js.read_text())
+    doc, text = predict_json(tmp_path, "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim",
+                             "4", "--beta1", "0.5", "--beta2", "1.5")
     assert doc["solver"] == "numerical" and doc["bounded"] is True
     assert doc["n_collapsed"] == 4 and all(m["collapsed_z2"] for m in doc["modes"])
     assert [m["critical_beta2"] for m in doc["modes"]] == pytest.approx([0.5] * 4)
@@ -209,19 +198,14 @@ def test_mhvae_learnable_sigma1_numerical_json(tmp_path):
 
 
 def test_mhvae_unbounded_exit_2_and_json(tmp_path):
-    js = tmp_path / "u.json"
-    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "4",
-                     "--beta1", "2", "--json", str(js))
-    assert code == 2 and "unbounded below" in text and "Traceback" not in text
-    doc = json.loads(js.read_text())
+    doc, text = predict_json(tmp_path, "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim",
+                             "4", "--beta1", "2", exit_code=2)
+    assert "unbounded below" in text and "Traceback" not in text
     assert doc["bounded"] is False and doc["modes"] is None and "beta1 = 2" in doc["reason"]
 
 
 def test_closed_form_json_says_closed_form(tmp_path):
-    js = tmp_path / "c.json"
-    code, _ = run("predict", "--data", "mnist:n=400", "--latent-dim", "4", "--json", str(js))
-    assert code == 0
-    doc = json.loads(js.read_text())
+    doc, _ = predict_json(tmp_path, "--data", "mnist:n=400", "--latent-dim", "4")
     assert doc["solver"] == "closed-form" and doc["bounded"] is True
 
 
@@ -231,9 +215,7 @@ def test_three_level_ladder_table_and_sweep_marks_unbounded(tmp_path):
                      "--inference", "ladder")
     assert code == 0, text
     assert "coll. z3" in text and "collapsed modes per level" in text
-    js = tmp_path / "s.json"
-    code, text = run("predict", "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "3",
-                     "--beta1", "1", "--sweep", "beta2=0.5,2", "--json", str(js))
-    assert code == 0, text
-    sw = json.loads(js.read_text())["sweep"]
+    doc, _ = predict_json(tmp_path, "--model", "mhvae", "--data", "mnist:n=400", "--latent-dim", "3",
+                          "--beta1", "1", "--sweep", "beta2=0.5,2")
+    sw = doc["sweep"]
     assert sw["bounded"] == [False, True] and sw["n_collapsed"][1] == 3

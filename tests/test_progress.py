@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from vaecollapse import cli
+from vaecollapse.cli import app, core
 from vaecollapse.errors import UserError
 
 runner = CliRunner()
@@ -21,19 +21,19 @@ SMALL = ["--data", "synthetic:corr=gaussian-0.5,n=100,dim=6", "--latent-dim", "2
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("progress") / "run"
-    result = runner.invoke(cli.app, ["train", "--out", str(out), *SMALL, "--epochs", "1"])
+    result = runner.invoke(app, ["train", "--out", str(out), *SMALL, "--epochs", "1"])
     assert result.exit_code == 0, result.output
     return out
 
 
 def terminal(monkeypatch) -> io.StringIO:
     buf = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=buf, force_terminal=True, width=100))
+    monkeypatch.setattr(core, "err", Console(file=buf, force_terminal=True, width=100))
     return buf
 
 
 def test_diagnose_without_terminal_prints_no_progress(run, tmp_path):
-    result = runner.invoke(cli.app, ["diagnose", str(run), "--is-samples", "20", "--json",
+    result = runner.invoke(app, ["diagnose", str(run), "--is-samples", "20", "--json",
                                      str(tmp_path / "d.json")])
     assert result.exit_code == 0, result.output
     assert "points" not in result.stderr and "log-likelihood (points)" not in result.stdout
@@ -42,7 +42,7 @@ def test_diagnose_without_terminal_prints_no_progress(run, tmp_path):
 
 def test_diagnose_on_a_terminal_shows_points(run, monkeypatch):
     buf = terminal(monkeypatch)
-    result = runner.invoke(cli.app, ["diagnose", str(run), "--is-samples", "20"])
+    result = runner.invoke(app, ["diagnose", str(run), "--is-samples", "20"])
     assert result.exit_code == 0, result.output
     assert "log-likelihood (points)" in buf.getvalue() and "100/100" in buf.getvalue()
     assert "points" not in result.stderr  # nothing else went to the real stderr
@@ -59,7 +59,7 @@ def test_reproduce_on_a_terminal_shows_runs(monkeypatch, tmp_path):
 
     monkeypatch.setattr(vaecollapse.sweep, "run_variants", fake_run_variants)
     buf = terminal(monkeypatch)
-    result = runner.invoke(cli.app, ["reproduce", "fig2a", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["reproduce", "fig2a", "--out", str(tmp_path)])
     assert result.exit_code == 2
     text = buf.getvalue()
     assert "fig2a: training runs" in text and "3/4" in text and "stopped by the test" in text

@@ -1,0 +1,134 @@
+"""`vaecollapse predict`: the closed-form (or numerical, for hierarchies) prediction of which
+latent dimensions collapse, or a phase diagram over one hyperparameter (``--sweep``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaecollapse import limits as lim
+from vaecollapse.cli.core import app, out, user_errors
+from vaecollapse.cli.inputs import (
+    check_model,
+    hierarchy_options,
+    hyperparameters,
+    parse_sweep,
+    theory_statistics,
+)
+from vaecollapse.cli.options import Beta, Beta1, Beta2, Data, Model
+from vaecollapse.cli.output import print_prediction, print_sweep
+
+
+def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, json_path):
+    """``solve``; where the loss is unbounded below, write {"bounded": false, "reason"} to
+    ``json_path`` (if given) and fail with the one-line reason."""
+    from vaecollapse.errors import UnboundedError
+
+    try:
+        return solve(stats, latent_dim, **hp)
+    except UnboundedError as e:
+        if json_path:
+            from vaecollapse.io import atomic_write_json
+            from vaecollapse.schema import unbounded_to_dict
+
+            atomic_write_json(json_path, unbounded_to_dict(e.hyperparameters, str(e), info))
+        raise
+
+
+@app.command("predict")
+def predict_command(
+    model: Model = "vae",
+    data: Data = "mnist",
+    latent_dim: Annotated[int, typer.Option(
+        **lim.option(lim.LATENT_DIM), help="Latent dimension d (MHVAE: d1 = d2 = d).")] = 16,
+    beta: Beta = None,
+    beta1: Beta1 = None,
+    beta2: Beta2 = None,
+    eta_enc: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
+    eta_dec: Annotated[float, typer.Option(
+        **lim.option(lim.WEIGHT), help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
+    sigma: Annotated[str | None, typer.Option(
+        help="Fixed (unlearnable) encoder std: one value or one per latent dimension, "
+        "comma-separated. Absent: learnable Σ.")] = None,
+    sigma1: Annotated[float | None, typer.Option(
+        **lim.option(lim.WEIGHT),
+        help="MHVAE fixed z1 encoder std (closed forms). Absent: learnable Σ1 (numerical "
+        "theory).")] = None,
+    sigma2: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
+        help="MHVAE fixed z2 encoder std (Theorem 5). Absent: learnable Σ2 (Theorem 3).")] = None,
+    levels: Annotated[int | None, typer.Option(
+        help="MHVAE latent levels L = 1…5 (numerical theory unless L = 2 with --sigma1). "
+        "\\[default: 2]")] = None,
+    betas: Annotated[str | None, typer.Option(
+        help="MHVAE per-level KL weights b1,…,bL (one value: all levels; --beta1/--beta2 "
+        "override).")] = None,
+    latent_dims: Annotated[str | None, typer.Option(
+        help="MHVAE per-level latent sizes d1,…,dL, non-increasing. \\[default: --latent-dim "
+        "everywhere]")] = None,
+    sigmas: Annotated[str | None, typer.Option(
+        help="MHVAE per-level encoder stds, comma-separated: a number fixes Σ_l, 'learn' makes "
+        "it learnable. \\[default: all learnable]")] = None,
+    inference: Annotated[str | None, typer.Option(
+        help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded "
+        "from x). \\[default: markov]")] = None,
+    centre: Annotated[bool, typer.Option(
+        "--centre/--no-centre", help="Centre the data (covariances instead of uncentred second "
+        "moments; the theory then describes a linear model with biases).")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the prediction as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Write a PNG: θ spectrum with the collapse threshold (or, with --sweep, the phase "
+        "diagram).")] = None,
+    sweep: Annotated[str | None, typer.Option(
+        help="Phase diagram over one hyperparameter: PARAM=START:STOP:COUNT[:log] or "
+        "PARAM=V1,V2,… with PARAM one of beta, eta_dec, eta_enc (VAE/CVAE), beta1, beta2, "
+        "eta_dec, eta_enc (MHVAE).")] = None,
+):
+    """Predict which latent dimensions of a linear VAE / CVAE / MHVAE collapse — in closed form,
+    without training — and at which β (β2) or η_dec the next one goes."""
+    with user_errors():
+        # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
+        from vaecollapse import theory
+        from vaecollapse.io import PLOT_SUFFIXES, atomic_write_json, check_output_file
+        from vaecollapse.schema import data_info, prediction_to_dict, sweep_to_dict
+
+        check_model(model)
+        hp = hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
+        hp.update(hierarchy_options(model, levels, betas, latent_dims, sigmas, inference))
+        if betas is not None:  # --betas sets every level; --beta1/--beta2 only when given
+            for name, raw in (("beta1", beta1), ("beta2", beta2)):
+                if raw is None:
+                    hp.pop(name, None)
+        grid = parse_sweep(sweep) if sweep else None
+        check_output_file(json_path, "--json")
+        check_output_file(plot, "--plot", PLOT_SUFFIXES)
+        ds, stats = theory_statistics(model, data, centre, "add split=quarter (or split=half) to "
+                                      "an image spec, or use synthetic:… or an npz with arrays x "
+                                      "and y")
+        info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
+        if grid is None:
+            pred = _solve_or_unbounded(theory.solve, stats, latent_dim, hp, info, json_path)
+            print_prediction(pred, info)
+            if json_path:
+                atomic_write_json(json_path, prediction_to_dict(pred, info))
+                out.print(f"wrote {json_path}", highlight=False)
+            if plot:
+                from vaecollapse.plots import plot_prediction  # matplotlib only when plotting
+
+                plot_prediction(pred, plot, title=f"{pred.theorem}\n{data}")
+                out.print(f"wrote {plot}", highlight=False)
+            return
+        parameter, values = grid
+        preds = theory.sweep(stats, latent_dim, parameter, values, **hp)
+        print_sweep(preds, parameter, values, info)
+        if json_path:
+            atomic_write_json(json_path, sweep_to_dict(preds, parameter, values, info, hp))
+            out.print(f"wrote {json_path}", highlight=False)
+        if plot:
+            from vaecollapse.plots import plot_sweep
+
+            plot_sweep(preds, parameter, values, plot, current=hp.get(parameter),
+                       title=f"{preds[0].theorem}: {data}, latent_dim={latent_dim}")
+            out.print(f"wrote {plot}", highlight=False)
