@@ -39,7 +39,8 @@ GRID_BASE = ["--", "--data", SYNTH, "--latent-dim", "2", "--hidden", "4", "--epo
 def world(tmp_path_factory):
     """Shared read-only material: a finished tiny run, a sweep directory, a file, a read-only
     directory and assorted broken data files."""
-    from vaecollapse.train import config_from_options, train
+    from vaecollapse.config import config_from_options
+    from vaecollapse.runs.train import train
 
     base = tmp_path_factory.mktemp("battery")
     run = base / "run"
@@ -148,7 +149,8 @@ def plain_pickle(world, tmp):
 
 
 def other_run_checkpoint(world, tmp):
-    from vaecollapse.train import config_from_options, train
+    from vaecollapse.config import config_from_options
+    from vaecollapse.runs.train import train
 
     r = copy_run(world, tmp)
     cfg = config_from_options(data=SYNTH, backbone="linear", latent_dim=3, epochs=1,
@@ -285,8 +287,8 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ("train latent-dim 100000", ["train", "--out", "{tmp}/r", *TINY, "--latent-dim", "100000"], U,
      "--latent-dim"),
     ("train hidden 1e8", ["train", "--out", "{tmp}/r", *TINY, "--hidden", "100000000"], U, "hidden"),
-    ("train hidden -3", ["train", "--out", "{tmp}/r", *TINY, "--hidden", "-3"], U, "--hidden"),
-    ("train hidden text", ["train", "--out", "{tmp}/r", *TINY, "--hidden", "big"], U, "--hidden"),
+    ("train hidden -3", ["train", "--out", "{tmp}/r", *TINY, "--hidden", "-3"], U, "hidden"),
+    ("train hidden text", ["train", "--out", "{tmp}/r", *TINY, "--hidden", "big"], U, "hidden"),
     ("train epochs 0", ["train", "--out", "{tmp}/r", *TINY, "--epochs", "0"], U, "--epochs"),
     ("train epochs 1e7", ["train", "--out", "{tmp}/r", *TINY, "--epochs", "10000000"], U, "--epochs"),
     ("train batch-size -1", ["train", "--out", "{tmp}/r", *TINY, "--batch-size", "-1"], U,
@@ -304,7 +306,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ("train clip nan", ["train", "--out", "{tmp}/r", *TINY, "--clip", "nan"], U, "clip"),
     ("train schedule", ["train", "--out", "{tmp}/r", *TINY, "--schedule", "step"], U, "schedule"),
     ("train device", ["train", "--out", "{tmp}/r", *TINY, "--device", "tpu"], U, "device"),
-    ("train model", ["train", "--out", "{tmp}/r", *TINY, "--model", "gan"], U, "--model"),
+    ("train model", ["train", "--out", "{tmp}/r", *TINY, "--model", "gan"], U, "unknown model"),
     ("train backbone", ["train", "--out", "{tmp}/r", *TINY, "--backbone", "rnn"], U, "backbone"),
     ("train cnn on vectors", ["train", "--out", "{tmp}/r", *TINY, "--backbone", "cnn"], U, "image"),
     ("train resnet cvae", ["train", "--out", "{tmp}/r", *TINY, "--backbone", "resnet18", "--model",
@@ -314,7 +316,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ("train vae sigma2", ["train", "--out", "{tmp}/r", *TINY, "--sigma2", "1"], U, "MHVAE"),
     ("train cvae without y", ["train", "--out", "{tmp}/r", *TINY, "--model", "cvae", "--data",
                               "mnist:n=50"], U, "no y"),
-    ("train into a finished run", ["train", "--out", "{run}", *TINY], U, "--resume"),
+    ("train into a finished run", ["train", "--out", "{run}", *TINY], U, "resume it"),
     ("train resume a missing run", ["train", "--resume", "--out", "{tmp}/none"], U, "config.json"),
     # --- diagnose: values and ranges
     ("diagnose points -1", ["diagnose", "{run}", "--points", "-1"], U, "--points"),
@@ -363,14 +365,14 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ("sweep base epochs 0", ["sweep", "--out", "{tmp}/s", "--grid", "beta=1", *GRID_BASE,
                              "--epochs", "0"], U, "--epochs"),
     ("sweep base model", ["sweep", "--out", "{tmp}/s", "--grid", "beta=1", *GRID_BASE, "--model",
-                          "gan"], U, "--model"),
+                          "gan"], U, "unknown model"),
     ("sweep base unknown", ["sweep", "--out", "{tmp}/s", "--grid", "beta=1", *GRID_BASE, "--frob"],
      U, "--frob"),
     ("sweep base data", ["sweep", "--out", "{tmp}/s", "--grid", "beta=1", "--", "--data", "nope"], U,
      "nope"),
     # --- sweep-summary, report, reproduce
     ("sweep-summary not a sweep", ["sweep-summary", "{tmp}"], U, "not a sweep"),
-    ("sweep-summary unknown x", ["sweep-summary", "{sweep}", "--x", "lr"], U, "--x"),
+    ("sweep-summary unknown x", ["sweep-summary", "{sweep}", "--x", "lr"], U, "grid parameter"),
     ("sweep-summary unknown metric", ["sweep-summary", "{sweep}", "--metrics", "elbo"], U, "elbo"),
     ("sweep-summary no metric", ["sweep-summary", "{sweep}", "--metrics", ","], U, "metric"),
     ("report not a directory", ["report", "{tmp}/none"], U, "not a directory"),

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 import vaecollapse.diagnostics as diagnostics
 from vaecollapse.cli import app
+from vaecollapse.config import config_from_options
 from vaecollapse.data import evaluation_index, load
-from vaecollapse.train import config_from_options, train
+from vaecollapse.runs.train import train
 
 
 def _shares(labels: np.ndarray) -> np.ndarray:

@@ -18,9 +18,11 @@ import torch
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
+from vaecollapse.config import config_from_options
 from vaecollapse.lock import LOCK, DirectoryLocked, locked
 from vaecollapse.models import VAE
-from vaecollapse.train import CHECKPOINT, CONFIG, config_from_options, load_checkpoint, train
+from vaecollapse.runs.rundir import CHECKPOINT, CONFIG, load_checkpoint
+from vaecollapse.runs.train import train
 
 runner = CliRunner()
 SYNTH = "synthetic:corr=gaussian-0.5,n=200,dim=8"

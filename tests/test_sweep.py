@@ -17,7 +17,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
-from vaecollapse.sweep import run_sweep, summarise, theory_n_collapsed
+from vaecollapse.runs.summary import summarise, theory_n_collapsed
+from vaecollapse.runs.sweep import run_sweep
 
 runner = CliRunner()
 BASE = {"model": "vae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 4,
@@ -164,7 +165,7 @@ def test_force_retrains_and_a_stale_run_directory_is_refused(tmp_path):
     run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1, force=True)
     assert json.loads((run_dir / "config.json").read_text())["model"]["eta_dec"] == 2.0
     # a run directory left by another configuration is never silently resumed
-    from vaecollapse.sweep import run_one
+    from vaecollapse.runs.executors import run_one
 
     with pytest.raises(Exception, match="another configuration"):
         run_one({**BASE, "eta_dec": 3.0, "beta": 1.0}, str(run_dir))

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from vaecollapse import __version__
 from vaecollapse import limits as lim
-from vaecollapse.errors import UserError
+from vaecollapse.errors import UserError, check_cvae_target
 
 
 def _error_line(message: str) -> None:
@@ -174,19 +174,15 @@ def parse_sweep(text: str) -> tuple[str, np.ndarray]:
 
 def _hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1,
                      sigma2) -> dict:
-    if model == "mhvae":
-        if beta is not None:
-            raise UserError("the MHVAE takes --beta1 and --beta2, not --beta")
-        if sigma is not None:
-            raise UserError("the MHVAE takes --sigma1 (z1) and --sigma2 (z2), not --sigma")
-        return {"beta1": 1.0 if beta1 is None else beta1, "beta2": 1.0 if beta2 is None else beta2,
-                "eta_enc": eta_enc, "eta_dec": eta_dec, "sigma1": sigma1, "sigma2": sigma2}
-    if beta1 is not None or beta2 is not None:
-        raise UserError(f"the {model.upper()} takes --beta; --beta1/--beta2 are for the MHVAE")
-    if sigma1 is not None or sigma2 is not None:
-        raise UserError(f"the {model.upper()} takes --sigma; --sigma1/--sigma2 are for the MHVAE")
-    return {"beta": 1.0 if beta is None else beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
-            "sigma": parse_floats("--sigma", sigma)}
+    from vaecollapse.config import hyperparameter_options
+
+    hp = hyperparameter_options(model, dict(beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc,
+                                            eta_dec=eta_dec, sigma=sigma, sigma1=sigma1,
+                                            sigma2=sigma2),
+                                name=lambda n: "--" + n.replace("_", "-"))
+    if "sigma" in hp:  # one value or one per latent dimension
+        hp["sigma"] = parse_floats("--sigma", hp["sigma"])
+    return hp
 
 
 def _hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference) -> dict:
@@ -377,10 +373,7 @@ def predict(
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
         ds = load(data)
-        if model == "cvae" and ds.y is None:
-            raise UserError(f"the CVAE needs a condition x and a target y, but {data!r} has no y: "
-                            "add split=quarter (or split=half) to an image spec, or use "
-                            "synthetic:… or an npz with arrays x and y")
+        check_cvae_target(model, ds.y is not None, data)
         stats = statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
         info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
         if grid is None:
@@ -439,6 +432,7 @@ def set_threads(threads: int | None) -> None:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory (config, metrics, checkpoints).")],
     model: Annotated[str, typer.Option(help="vae | cvae | mhvae.")] = "vae",
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
@@ -496,21 +490,36 @@ def train(
     free_bits: Annotated[float | None, typer.Option(
         help="Free bits: floor each latent dimension's batch-mean KL at this many nats, "
         "Σ_i max(λ, KL_i) (Kingma et al. 2016). Absent: none.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="Train anew from a run's saved config.json (same settings and seed: the same "
+        "numbers on the same device); only --out, --threads and --tensorboard may be given "
+        "beside it.")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
     Loss: the negative β-ELBO per sample, ‖x − μ‖²/(2η_dec²) + const + β·KL (MHVAE: β1 and β2
     on the two levels)."""
     with user_errors():
+        from vaecollapse.config import config_from_options
         from vaecollapse.io import check_output_dir
-        from vaecollapse.train import config_from_options
-        from vaecollapse.train import train as train_fn
+        from vaecollapse.runs.rundir import read_config, read_config_file
+        from vaecollapse.runs.train import train as train_fn
 
+        datasets: dict = {}  # loaded once: to size the model, then to train
+        if config is not None:
+            from click.core import ParameterSource
+
+            alone = {"config", "out_dir", "threads", "tensorboard"}
+            given = [p.opts[0] for p in ctx.command.params if p.name not in alone
+                     and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+            if given:
+                raise UserError(f"--config re-launches a saved run as it was: {', '.join(given)} "
+                                "cannot be given beside it")
         set_threads(threads)
         check_output_dir(out_dir)
-        if resume:
-            from vaecollapse.train import read_config
-
+        if config is not None:
+            cfg = read_config_file(config)
+        elif resume:
             cfg = read_config(out_dir)
             cfg.epochs = max(cfg.epochs, epochs or 0)
             for note in _resume_notes(out_dir, threads):
@@ -522,7 +531,7 @@ def train(
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
                 eval_points=eval_points, kl_warmup=kl_warmup, kl_cycles=kl_cycles,
-                kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits)
+                kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits, datasets=datasets)
         tb = None
         if tensorboard is not None:
             from vaecollapse.tensorboard_log import TensorBoardLog
@@ -530,7 +539,7 @@ def train(
             tb = TensorBoardLog(tensorboard)
         try:
             last = train_fn(cfg, out_dir, resume=resume, progress=True,
-                            on_epoch=tb.epoch if tb else None)
+                            on_epoch=tb.epoch if tb else None, datasets=datasets)
         except KeyboardInterrupt:
             err.print(interrupted_advice(out_dir), highlight=False)
             raise typer.Exit(130) from None
@@ -577,7 +586,8 @@ def diagnose(
         from vaecollapse.diagnostics import diagnose as diagnose_fn
         from vaecollapse.io import atomic_write_json
         from vaecollapse.plots import plot_diagnostics
-        from vaecollapse.train import load_model, load_run_data
+        from vaecollapse.runs.rundir import load_model
+        from vaecollapse.runs.train import load_run_data
 
         set_threads(threads)
         from vaecollapse.io import PLOT_SUFFIXES, check_output_file
@@ -647,7 +657,7 @@ def interrupted_advice(out_dir: Path) -> str:
     """What to run after Ctrl-C in `train`: the command that works in the state left behind."""
     import shlex
 
-    from vaecollapse.train import CHECKPOINT, CONFIG
+    from vaecollapse.runs.rundir import CHECKPOINT, CONFIG
 
     resume = f"`vaecollapse train --resume --out {shlex.quote(str(out_dir))}`"
     if (out_dir / CHECKPOINT).exists():
@@ -660,12 +670,10 @@ def interrupted_advice(out_dir: Path) -> str:
 
 def _resume_notes(out_dir: Path, threads: int | None) -> list[str]:
     """Notes on resuming: the saved thread count wins over --threads; changed library versions."""
-    import json
+    from vaecollapse.runs.rundir import RunDir
+    from vaecollapse.runtime import changed_versions
 
-    from vaecollapse.runtime import changed_versions, from_config
-    from vaecollapse.train import CONFIG
-
-    saved = from_config(json.loads((out_dir / CONFIG).read_text()), str(out_dir / CONFIG))
+    saved = RunDir(out_dir).runtime()
     if saved is None:
         return []
     notes = []
@@ -685,7 +693,7 @@ def _train_command():
     return typer.main.get_command(app).commands["train"]
 
 
-NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard"}
+NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard", "config"}
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -715,7 +723,7 @@ def sweep(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from vaecollapse.io import check_output_dir
-        from vaecollapse.sweep import parse_grid, run_sweep
+        from vaecollapse.runs.sweep import parse_grid, run_sweep
 
         check_output_dir(out_dir)
         cmd = _train_command()
@@ -778,44 +786,23 @@ def sweep_summary(
     """Mean ± sd over seeds per grid point, and plots of the metrics against a swept parameter
     (with the closed-form number of collapsed modes overlaid for linear models)."""
     with user_errors():
-        import csv
-        import io
-
         from vaecollapse.io import PLOT_SUFFIXES, atomic_write_text, check_output_file
         from vaecollapse.plots import plot_sweep_summary
-        from vaecollapse.sweep import SUMMARY_METRICS, summarise, theory_n_collapsed
+        from vaecollapse.runs.summary import SUMMARY_METRICS, sweep_summary
 
-        names, groups = summarise(sweep_dir)
         check_output_file(csv_path or sweep_dir / "summary.csv", "--csv")
         check_output_file(plot or sweep_dir / "summary.png", "--plot", PLOT_SUFFIXES)
-        x = x or names[0]
-        if x not in names:
-            raise UserError(f"--x {x!r} is not a grid parameter of this sweep ({', '.join(names)})")
-        chosen = [m.strip() for m in metrics.split(",") if m.strip()]
-        bad = [m for m in chosen if m not in SUMMARY_METRICS]
-        if bad or not chosen:
-            raise UserError(f"unknown metric(s) {bad}: choose from {', '.join(SUMMARY_METRICS)}")
-        theory = theory_n_collapsed(sweep_dir, groups)
+        s = sweep_summary(sweep_dir, x, metrics)
         t = Table(show_edge=False, header_style="bold")
-        for c in [*names, "runs", *chosen] + (["theory"] if theory else []):
+        for c in s.table_columns():
             t.add_column(c, justify="right")
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow([*names, "runs", "failed", *(f"{m}_{s}" for m in chosen for s in ("mean", "sd")),
-                    *(["theory_n_collapsed"] if theory else [])])
-        for i, g in enumerate(groups):
-            cells = [fmt(g[f"{m}_mean"]) + " ± " + fmt(g[f"{m}_sd"], 2) for m in chosen]
-            t.add_row(*(fmt(v) if isinstance(v, float) else str(v) for v in g["values"].values()),
-                      f"{g['runs']}" + (f" ({g['failed']} failed)" if g["failed"] else ""), *cells,
-                      *([str(theory[i])] if theory else []))
-            w.writerow([*g["values"].values(), g["runs"], g["failed"],
-                        *(g[f"{m}_{s}"] for m in chosen for s in ("mean", "sd")),
-                        *([theory[i]] if theory else [])])
+        for row in s.table_rows(fmt):
+            t.add_row(*row)
         out.print(t)
         csv_path = csv_path or sweep_dir / "summary.csv"
-        atomic_write_text(csv_path, buf.getvalue())
+        atomic_write_text(csv_path, s.csv_text())
         plot = plot or sweep_dir / "summary.png"
-        plot_sweep_summary(groups, x, chosen, SUMMARY_METRICS, plot, theory,
+        plot_sweep_summary(s.groups, s.x, s.metrics, SUMMARY_METRICS, plot, s.theory,
                            title=f"{sweep_dir}: mean ± sd over seeds")
         out.print(f"wrote {csv_path} and {plot}", highlight=False)
 
@@ -965,9 +952,7 @@ def advise(
             raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
         hp = _hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
         ds = load(data)
-        if model == "cvae" and ds.y is None:
-            raise UserError(f"the CVAE needs a condition x and a target y, but {data!r} has no y: "
-                            "add split=quarter (or split=half) to an image spec")
+        check_cvae_target(model, ds.y is not None, data)
         stats = statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
         adv = advise_fn(stats, latent_dim, keep, margin=margin, data=data, backbone=backbone, **hp)
         _print_advice(adv)

@@ -18,13 +18,13 @@ Checks (``Experiment.check``):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from vaecollapse.experiments import claims as stats
 from vaecollapse.experiments import figures
+from vaecollapse.runs.rundir import RunDir
 
 FLOOR_TOLERANCE = 0.9
 
@@ -119,7 +119,7 @@ def annealing(exp, profile, records, d: Path, cache):
 
 
 def _min_kl(run) -> float:
-    diag = json.loads((Path(run["run_dir"]) / "diagnostics.json").read_text())
+    diag = RunDir(run["run_dir"]).read_diagnostics()
     return float(min(diag["levels"][-1]["kl_per_dim"]))
 
 
@@ -161,18 +161,12 @@ def free_bits(exp, profile, records, d: Path, cache):
 
 def advice_for(options: dict, keep: int, cache: dict):
     """`advise`'s recommendation for a run's data and hyperparameters (β left out)."""
-    from vaecollapse.sweep import theory_hyperparameters
-    from vaecollapse.theory import statistics
     from vaecollapse.theory.advise import advise
-    from vaecollapse.train import config_from_options, load_run_data
+    from vaecollapse.theory.bridge import run_statistics, theory_hyperparameters
 
-    cfg = config_from_options(**options)
+    cfg, stats = run_statistics(options, cache)
     m = cfg.model
-    key = (cfg.data, m.family)
-    if key not in cache:
-        ds, _, _ = load_run_data(cfg.data, m.family)
-        cache[key] = statistics(ds.x, ds.y if m.family == "cvae" else None, model=m.family)
-    return advise(cache[key], m.latent_dim, keep, **theory_hyperparameters(m))
+    return advise(stats, m.latent_dim, keep, **theory_hyperparameters(m))
 
 
 def advise_check(exp, profile, records, d: Path, cache):

@@ -26,9 +26,9 @@ from typing import Any
 from vaecollapse.errors import UserError
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
 from vaecollapse.io import atomic_write_json, atomic_write_text
+from vaecollapse.runs.rundir import RunDir
 
 RUNNER_KEYS = ("grid", "instances")
-BETAS = ("beta", "beta1", "beta2")
 
 
 # ------------------------------------------------------------------------------ variants
@@ -58,8 +58,9 @@ def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
     if exp.test_eval:
         opts["eval_data"] = held_out_part(opts["data"])
     if exp.nominal_beta and opts.get("backbone") != "linear":
-        names = ("beta1", "beta2") if opts.get("model") == "mhvae" else ("beta",)
-        for b in names:
+        from vaecollapse.config import HYPERPARAMETERS
+
+        for b in HYPERPARAMETERS[opts.get("model", "vae")].LEVEL_WEIGHTS.values():
             opts[b] = float(opts.get(b, 1.0)) / 2
     opts["epsilon"], opts["delta"] = exp.epsilon, exp.delta
     return opts
@@ -100,16 +101,6 @@ def variants(exp: Experiment, profile: str, data_root: str | None = None) -> lis
 # ------------------------------------------------------------------------------ theory
 
 
-def predicted_collapse(options: dict[str, Any], cache: dict) -> tuple[int | None, str]:
-    """Closed-form number of collapsed modes for a run's data and hyperparameters: exact for a
-    linear model, "linear theory" (the linear model's prediction on the same data) otherwise."""
-    from vaecollapse.sweep import closed_form_collapse
-
-    kind = "closed form" if options.get("backbone") == "linear" else "linear theory"
-    n = closed_form_collapse(options, cache)
-    return n, kind if n is not None else ""
-
-
 # ------------------------------------------------------------------------------ running
 
 
@@ -128,7 +119,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
         return finished_claims(d)
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
-    from vaecollapse.sweep import run_variants
+    from vaecollapse.runs.sweep import run_dir, run_variants
 
     rows = run_variants({r.name: r.options for r in runs}, d / "runs", jobs=jobs, force=force,
                         executor=executor, on_update=on_update)
@@ -136,10 +127,12 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     if failed:
         raise UserError(f"{name}: {len(failed)} run(s) failed, e.g. {failed[0]['run']}: "
                         f"{failed[0]['error']}")
-    records = [_record(d / "runs" / "runs" / r.name, r) for r in runs]
+    records = [_record(run_dir(d / "runs", r.name).path, r) for r in runs]
     if exp.kind in ("linear_sweep", "grid") and any(r["active_modes"] is None for r in records):
         raise UserError(f"{name}: diagnostics without active modes (written by an older "
                         "version): rerun with --force")
+    from vaecollapse.theory.bridge import predicted_collapse
+
     cache: dict = {}
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
@@ -172,9 +165,8 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                                     for s in exp.series],
                          "epsilon": exp.epsilon, "delta": exp.delta},
             "seconds": time.perf_counter() - t0,
-            "training_seconds": sum(json.loads(line)["seconds"] for r in records
-                                    for line in (Path(r["run_dir"]) / "metrics.jsonl")
-                                    .read_text().splitlines()),
+            "training_seconds": sum(line["seconds"] for r in records
+                                    for line in RunDir(r["run_dir"]).metrics_lines()),
             "versions": versions(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
     atomic_write_json(d / "meta.json", meta)
@@ -203,7 +195,7 @@ def versions() -> dict[str, str]:
 
 
 def _record(run_dir: Path, v: Variant) -> dict:
-    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    diag = RunDir(run_dir).read_diagnostics()
     last = diag["levels"][-1]
     ll = diag.get("log_likelihood") or {}
     return {"run": v.name, "series": v.series.label if v.series else "", "values": v.values,
@@ -241,7 +233,7 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
     from vaecollapse.lock import locked, remove_stale_temps
-    from vaecollapse.sweep import check_executor
+    from vaecollapse.runs.sweep import check_executor
 
     check_executor(executor, jobs)
     if profile not in PROFILES:

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from vaecollapse.errors import HyperparameterError
+from vaecollapse.config import HYPERPARAMETERS
+from vaecollapse.errors import HyperparameterError, check_cvae_target
 from vaecollapse.limits import LATENT_DIM, WEIGHT, check
 from vaecollapse.theory import closed_form as cf
 from vaecollapse.theory.mode_loss import mhvae_mode_loss, vae_mode_loss
@@ -56,10 +57,7 @@ def statistics(x, y=None, *, model: str, centre: bool = False,
     """Second moments (float64, uncentred unless ``centre``) and θ for ``model``."""
     _check_model(model)
     if model == "cvae":
-        if y is None:
-            raise HyperparameterError(
-                "the CVAE needs a condition x and a target y: use a paired data spec such as "
-                "mnist:split=quarter, synthetic:corr=random or an npz file with arrays x and y")
+        check_cvae_target(model, y is not None)
         m = second_moments(x, y, centre=centre)
         s: CvaeStatistics = cvae_statistics(m.A, m.B, m.C, rcond)
         return Statistics(model, m, s.theta, s.Q, s.rank, K=s.K, rank_x=s.rank_x)
@@ -165,9 +163,7 @@ def _latent_dim(latent_dim) -> int:
     return int(check("latent_dim", int(latent_dim), LATENT_DIM))
 
 
-ACCEPTED = {"vae": ("beta", "eta_enc", "eta_dec", "sigma"),
-            "cvae": ("beta", "eta_enc", "eta_dec", "sigma"),
-            "mhvae": ("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")}
+ACCEPTED = {family: cls.names() for family, cls in HYPERPARAMETERS.items()}  # vaecollapse.config
 # Numerical theory of hierarchies (theory/hierarchy.py): more levels, ladder inference,
 # per-level sizes, variances and β's; sigma1=None there means a learnable Σ1.
 HIERARCHY_ACCEPTED = ("levels", "betas", "latent_dims", "inference", "sigmas", "critical",
