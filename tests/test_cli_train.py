@@ -230,6 +230,37 @@ def test_train_config_conflicts_with_run_options(runs, tmp_path, args, needle):
     assert not out.exists()
 
 
+def count_loads(monkeypatch) -> list[str]:
+    import vaecollapse.data
+
+    loaded, load = [], vaecollapse.data.load
+
+    def counting(spec):
+        loaded.append(spec)
+        return load(spec)
+
+    monkeypatch.setattr(vaecollapse.data, "load", counting)
+    return loaded
+
+
+def test_a_run_loads_its_data_once(tmp_path, monkeypatch):
+    """Sizing the model and training share one load per data spec (training and evaluation
+    data), in the CLI and in a sweep's worker."""
+    loaded = count_loads(monkeypatch)
+    assert train_cli(tmp_path / "a", "--epochs", "1").exit_code == 0
+    assert loaded == [SYNTH]
+    loaded.clear()
+    other = SYNTH.replace("n=200", "n=100")
+    assert train_cli(tmp_path / "b", "--epochs", "1", "--eval-data", other).exit_code == 0
+    assert sorted(loaded) == sorted([SYNTH, other])
+    loaded.clear()
+    from vaecollapse.runs.executors import run_one
+
+    run_one({"data": SYNTH, "latent_dim": 2, "hidden": "8", "epochs": 1, "device": "cpu"},
+            str(tmp_path / "c"))
+    assert loaded == [SYNTH]
+
+
 def test_train_config_missing_file(tmp_path):
     assert_one_error_line(invoke("train", "--config", tmp_path / "none.json", "--out",
                                  tmp_path / "run"), "none.json")

@@ -99,7 +99,7 @@ def test_second_writer_exits_2_naming_the_holder_and_the_lock_dies_with_it(tmp_p
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    assert json.loads((run / CONFIG).read_text())["model"]["beta"] == 1.0  # never mixed
+    assert json.loads((run / CONFIG).read_text())["model"]["hyperparameters"]["beta"] == 1.0  # never mixed
     epochs = load_checkpoint(run)["epoch"]
     before = torch.get_num_threads()
     try:  # one more epoch of the 100000 (stop_after), through the library

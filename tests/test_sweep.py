@@ -40,7 +40,7 @@ def test_local_sweep_index_and_skip_on_rerun(tmp_path):
         last = json.loads((out / r["run_dir"] / "metrics.jsonl").read_text().splitlines()[-1])
         assert float(r["loss"]) == pytest.approx(last["loss"], rel=1e-5)
         cfg = json.loads((out / r["run_dir"] / "config.json").read_text())
-        assert cfg["model"]["beta"] == float(r["beta"]) and cfg["seed"] == int(r["seed"])
+        assert cfg["model"]["hyperparameters"]["beta"] == float(r["beta"]) and cfg["seed"] == int(r["seed"])
     stamps = {r["run"]: (out / r["run_dir"] / "checkpoint.pt").stat().st_mtime_ns for r in result}
     again = run_sweep({"beta": [0.5, 2.0], "eta_dec": [1.0]}, 2, BASE, out, jobs=2)
     assert all(r["status"] == "done" for r in again)
@@ -163,7 +163,7 @@ def test_force_retrains_and_a_stale_run_directory_is_refused(tmp_path):
     with pytest.raises(Exception, match="different sweep"):
         run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1)
     run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1, force=True)
-    assert json.loads((run_dir / "config.json").read_text())["model"]["eta_dec"] == 2.0
+    assert json.loads((run_dir / "config.json").read_text())["model"]["hyperparameters"]["eta_dec"] == 2.0
     # a run directory left by another configuration is never silently resumed
     from vaecollapse.runs.executors import run_one
 

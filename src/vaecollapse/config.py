@@ -300,7 +300,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """From :meth:`to_dict`'s form, or an older config.json's (migrated)."""
-        return from_json(d, "run configuration", checked=False)
+        return from_json(d, "run configuration")
 
 
 # ------------------------------------------------------------------------------ from JSON
@@ -322,10 +322,10 @@ def migrate(data: Any) -> Any:
     return {"schema_version": SCHEMA_VERSION, **data, "model": model}
 
 
-def from_json(data: Any, where: str, *, checked: bool = True) -> TrainConfig:
-    """A TrainConfig from a config.json object (its ``runtime`` entry ignored; an old layout
-    migrated). ``checked``: every key and type is checked, a wrong one is a UserError naming
-    ``where`` (see :func:`vaecollapse.records.typed`); the result is validated."""
+def from_json(data: Any, where: str) -> TrainConfig:
+    """A validated TrainConfig from a config.json object (its ``runtime`` entry ignored; an old
+    layout migrated); every key and type is checked, a wrong one is a UserError naming ``where``
+    (see :func:`vaecollapse.records.typed`)."""
     from vaecollapse.records import CorruptFile, typed
 
     data = migrate(data)
@@ -345,10 +345,6 @@ def from_json(data: Any, where: str, *, checked: bool = True) -> TrainConfig:
                           f"{family!r}")
     model = dict(model)
     hp = model.pop("hyperparameters", {})
-    if not checked:
-        cfg = TrainConfig(**{**data, "model": ModelConfig(**model)})
-        cfg.model.hyperparameters = HYPERPARAMETERS[family](**hp)
-        return cfg
     try:
         hp_obj = typed(HYPERPARAMETERS[family], hp, where, prefix="model.hyperparameters.")
         cfg = typed(TrainConfig, {**data, "model": model}, where)

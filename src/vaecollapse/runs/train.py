@@ -23,7 +23,6 @@ from vaecollapse import mitigations
 from vaecollapse.config import TrainConfig, run_dataset
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.io import atomic_torch_save, atomic_write_json, atomic_write_text, jsonable
-from vaecollapse.lock import locks_directory
 from vaecollapse.models import LatentModel, build_model
 from vaecollapse.runs.rundir import RunDir
 
@@ -107,7 +106,6 @@ def load_state(module, state: dict, path: Path) -> None:
 # ------------------------------------------------------------------------------ training
 
 
-@locks_directory("out", "run directory")
 def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           stop_after: int | None = None,
           on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -123,8 +121,14 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
     :class:`vaecollapse.tensorboard_log.TensorBoardLog`). ``datasets``: the data sets already
     loaded for ``cfg`` (by :func:`vaecollapse.config.config_from_options`), reused here.
     """
-    out = Path(out)
     run = RunDir(out)
+    with run.lock():
+        return _train(cfg, run, resume, progress, stop_after, on_epoch, datasets)
+
+
+def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_after: int | None,
+           on_epoch, datasets: dict | None) -> dict[str, Any]:
+    out = run.path
     if resume:
         saved = run.read_config()
         saved.epochs = max(saved.epochs, cfg.epochs)
