@@ -132,7 +132,7 @@ def test_summary_mean_sd_and_theory(tmp_path):
     (["--grid", "beta=1", "--executor", "spark"], "unknown executor"),
     (["--grid", "beta=1", "--seeds", "0"], "--seeds"),
     (["--grid", "beta"], "--grid takes"),
-    (["--grid", "beta=1", "--", "--model", "gan"], "unknown --model"),
+    (["--grid", "beta=1", "--", "--model", "gan"], "unknown model"),
     (["--grid", "beta=1", "--", "--epochs", "x"], "train options"),
 ])
 def test_bad_sweep_input_exit_2(tmp_path, args, needle):

@@ -506,12 +506,10 @@ def train(
         from vaecollapse.runs.train import train as train_fn
 
         datasets: dict = {}  # loaded once: to size the model, then to train
-        if config is not None:
-            from click.core import ParameterSource
-
+        if config is not None:  # (typer's own click: ParameterSource compared by name)
             alone = {"config", "out_dir", "threads", "tensorboard"}
             given = [p.opts[0] for p in ctx.command.params if p.name not in alone
-                     and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+                     and getattr(ctx.get_parameter_source(p.name), "name", "DEFAULT") != "DEFAULT"]
             if given:
                 raise UserError(f"--config re-launches a saved run as it was: {', '.join(given)} "
                                 "cannot be given beside it")
