@@ -8,7 +8,7 @@ the repetitions is reported, with the load average.
 1. Training, the paper's ReLU CVAE (quarter split of the bundled 10,000 digits, hidden 16,
    d = 16, η_enc = 1, η_dec = 0.5, β = 1, batch 128, Adam lr 1e-3, clip 0.01): one epoch of
    ``reference_train_epoch`` (DataLoader over a TensorDataset) vs epoch 2 of
-   ``vaecollapse.train.train`` as its metrics log times it (steps and per-epoch metrics). Also
+   ``vaecollapse.runs.train.train`` as its metrics log times it (steps and per-epoch metrics). Also
    checked: two trainer runs with the same seed give bit-identical weights.
 2. Importance-sampled log-likelihood: ``reference_log_likelihood`` (per point, MultivariateNormal,
    S copies of x) vs ``diagnostics.likelihood.importance_log_likelihood``; the ReLU CVAE above (trained 2
@@ -52,9 +52,11 @@ from reference import (  # noqa: E402
 from results import write_results  # noqa: E402
 from synthetic_idx import write_idx  # noqa: E402
 
-import vaecollapse.train as vt  # noqa: E402
+from vaecollapse.config import TrainConfig, model_config_for  # noqa: E402
 from vaecollapse.data import load  # noqa: E402
 from vaecollapse.diagnostics.likelihood import importance_log_likelihood  # noqa: E402
+from vaecollapse.runs.rundir import METRICS, load_model  # noqa: E402
+from vaecollapse.runs.train import train  # noqa: E402
 
 SPEC = "mnist:split=quarter"
 CVAE_HP = {"hidden": [16], "eta_enc": 1.0, "eta_dec": 0.5, "beta": 1.0}
@@ -83,7 +85,7 @@ def med(values) -> float:
 
 
 def cfg_for(ds, family, hp, epochs, seed=0):
-    return vt.TrainConfig(data=ds.spec, model=vt.model_config_for(ds, family, "mlp", 16, **hp),
+    return TrainConfig(data=ds.spec, model=model_config_for(ds, family, "mlp", 16, **hp),
                           epochs=epochs, lr=LR, batch_size=BATCH, clip=CLIP, seed=seed,
                           device="cpu")
 
@@ -91,9 +93,9 @@ def cfg_for(ds, family, hp, epochs, seed=0):
 def train_run(ds, family, hp, epochs, tmp: Path, name: str):
     """One trainer run; returns (per-epoch seconds, model)."""
     run = tmp / name
-    vt.train(cfg_for(ds, family, hp, epochs), run, progress=False)
-    history = [json.loads(line) for line in (run / vt.METRICS).read_text().splitlines()]
-    _, model, _ = vt.load_model(run)
+    train(cfg_for(ds, family, hp, epochs), run, progress=False)
+    history = [json.loads(line) for line in (run / METRICS).read_text().splitlines()]
+    _, model, _ = load_model(run)
     return [h["seconds"] for h in history], model
 
 
@@ -106,7 +108,7 @@ def bench_training(ds, reps: int, tmp: Path) -> dict:
     torch.manual_seed(0)
     from vaecollapse.models import build_model
 
-    ref = ReferenceCVAE(build_model(vt.model_config_for(ds, "cvae", "mlp", 16, **CVAE_HP)))
+    ref = ReferenceCVAE(build_model(model_config_for(ds, "cvae", "mlp", 16, **CVAE_HP)))
     opt = torch.optim.Adam(ref.parameters(), lr=LR)
     loader = reference_loader(x, y, BATCH)
     reference_train_epoch(ref, loader, opt, CLIP)  # warm-up

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from vaecollapse.io import atomic_write_text
-from vaecollapse.sweep import run_sweep
+from vaecollapse.runs.sweep import run_sweep
 
 GRID = {"beta": [0.25, 0.5, 1.0, 2.0]}
 BASE = {"model": "cvae", "backbone": "mlp", "hidden": "16", "latent_dim": 16,

@@ -7,7 +7,7 @@ Measured on the embedded MNIST quarter split (x: 196, y: 588; 10,000 pairs), the
    batch 128) over one epoch with in-memory batching from ``torch.randperm``, as the trainer's
    inner loop, without its per-batch loss bookkeeping. A warm-up epoch first, then the median of
    ``--reps`` epochs; ReLU MLP (hidden [16]) and linear backbones. For context, the full
-   ``vaecollapse.train.train`` (2 epochs, ReLU): its total time, and epoch 2 as the trainer
+   ``vaecollapse.runs.train.train`` (2 epochs, ReLU): its total time, and epoch 2 as the trainer
    logs it (training steps + per-epoch metrics, checkpoint excluded).
 
 Speed-ups against the paper's own algorithms (training loop and importance sampling) are in
@@ -31,9 +31,11 @@ from pathlib import Path
 import torch
 from results import write_results
 
-import vaecollapse.train as vt
+from vaecollapse.config import TrainConfig, model_config_for
 from vaecollapse.data import load
 from vaecollapse.models import build_model
+from vaecollapse.runs.rundir import METRICS
+from vaecollapse.runs.train import train
 
 SPEC = "mnist:split=quarter"
 BATCH, LR, CLIP, LATENT = 128, 1e-3, 0.01, 16
@@ -59,7 +61,7 @@ def loadavg() -> str:
 
 def fresh_model(ds, backbone: str):
     torch.manual_seed(0)
-    return build_model(vt.model_config_for(ds, "cvae", backbone, LATENT, **HYPER))
+    return build_model(model_config_for(ds, "cvae", backbone, LATENT, **HYPER))
 
 
 # ------------------------------------------------------------------------------ 1. training
@@ -89,13 +91,13 @@ def epoch_seconds(model, x: torch.Tensor, y: torch.Tensor, reps: int) -> float:
 
 def full_train_once(ds) -> dict[str, float]:
     """One ``train`` call (2 epochs, ReLU CVAE) in a temporary directory."""
-    cfg = vt.TrainConfig(data=SPEC, model=vt.model_config_for(ds, "cvae", "mlp", LATENT, **HYPER),
+    cfg = TrainConfig(data=SPEC, model=model_config_for(ds, "cvae", "mlp", LATENT, **HYPER),
                          epochs=2, lr=LR, batch_size=BATCH, clip=CLIP, seed=0, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        vt.train(cfg, Path(tmp) / "run", progress=False)
+        train(cfg, Path(tmp) / "run", progress=False)
         t1 = time.perf_counter()
-        history = [json.loads(line) for line in (Path(tmp) / "run" / vt.METRICS).read_text().splitlines()]
+        history = [json.loads(line) for line in (Path(tmp) / "run" / METRICS).read_text().splitlines()]
     # epoch 2 as the trainer logged it: training steps and per-epoch metrics (checkpoint excluded)
     return {"total": t1 - t0, "epoch2": history[1]["seconds"]}
 
@@ -169,7 +171,7 @@ def main() -> None:
                          f"{steps[backbone, base] / t:.2f} |")
     lines += [
         "",
-        "Full `vaecollapse.train.train` (ReLU CVAE, 2 epochs, temporary run directory, "
+        "Full `vaecollapse.runs.train.train` (ReLU CVAE, 2 epochs, temporary run directory, "
         "progress off); total includes set-up, checkpoints and the final diagnostics (IS with 100 "
         "samples on 2,000 points). Epoch 2 as logged by the trainer: steps and per-epoch metrics "
         "on 2,000 points. Ratio: epoch-2 time / pure-step epoch time at the same thread count.",

@@ -40,7 +40,8 @@ from vaecollapse.data import load
 from vaecollapse.diagnostics.likelihood import importance_log_likelihood
 from vaecollapse.experiments import REGISTRY
 from vaecollapse.experiments.runner import variants
-from vaecollapse.train import load_model, load_run_data
+from vaecollapse.runs.rundir import load_model
+from vaecollapse.runs.train import load_run_data
 
 FULL_MNIST_FACTOR = 7.5  # 60,000 training digits against the bundled train part of 8,000
 CORES = 2

@@ -39,7 +39,7 @@ def reference_log_likelihood(model, x, y=None, samples: int = 1000) -> torch.Ten
     scripts' loop; noise from torch's global generator. Returns (n,) float64."""
     model.eval()
     cvae = model.cfg.family == "cvae"
-    eta_dec, eta_enc = model.cfg.eta_dec, model.cfg.eta_enc
+    eta_dec, eta_enc = model.hp.eta_dec, model.hp.eta_enc
     d = model.cfg.latent_dim
     prior = MultivariateNormal(torch.zeros(d), covariance_matrix=eta_enc**2 * torch.eye(d))
     out = []
@@ -75,7 +75,7 @@ class ReferenceCVAE(nn.Module):
         self.h = copy.deepcopy(model.dec_x)
         self.k = copy.deepcopy(model.dec)
         self.d = model.cfg.latent_dim
-        self.eta_dec, self.eta_enc, self.beta = model.cfg.eta_dec, model.cfg.eta_enc, model.cfg.beta
+        self.eta_dec, self.eta_enc, self.beta = model.hp.eta_dec, model.hp.eta_enc, model.hp.beta
 
     def forward(self, x, y):
         e = self.f(x) + self.g(y)

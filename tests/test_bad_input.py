@@ -40,7 +40,8 @@ GRID_BASE = ["--", "--data", SYNTH, "--latent-dim", "2", "--hidden", "4", "--epo
 def world(tmp_path_factory):
     """Shared read-only material: a finished tiny run, a sweep directory, a file, a read-only
     directory and assorted broken data files."""
-    from vaecollapse.train import config_from_options, train
+    from vaecollapse.config import config_from_options
+    from vaecollapse.runs.train import train
 
     base = tmp_path_factory.mktemp("battery")
     run = base / "run"
@@ -134,7 +135,8 @@ class Evil:
 
 
 def other_run_checkpoint(world, tmp):
-    from vaecollapse.train import config_from_options, train
+    from vaecollapse.config import config_from_options
+    from vaecollapse.runs.train import train
 
     r = copy_run(world, tmp)
     cfg = config_from_options(data=SYNTH, backbone="linear", latent_dim=3, epochs=1,
@@ -281,8 +283,8 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
         ("seed -1", ["--seed", "-1"], "--seed"),
         ("latent-dim 100000", ["--latent-dim", "100000"], "--latent-dim"),
         ("hidden 1e8", ["--hidden", "100000000"], "hidden"),
-        ("hidden -3", ["--hidden", "-3"], "--hidden"),
-        ("hidden text", ["--hidden", "big"], "--hidden"),
+        ("hidden -3", ["--hidden", "-3"], "hidden"),
+        ("hidden text", ["--hidden", "big"], "hidden"),
         ("epochs 0", ["--epochs", "0"], "--epochs"),
         ("epochs 1e7", ["--epochs", "10000000"], "--epochs"),
         ("batch-size -1", ["--batch-size", "-1"], "--batch-size"),
@@ -299,7 +301,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
         ("clip nan", ["--clip", "nan"], "clip"),
         ("schedule", ["--schedule", "step"], "schedule"),
         ("device", ["--device", "tpu"], "device"),
-        ("model", ["--model", "gan"], "--model"),
+        ("model", ["--model", "gan"], "unknown model"),
         ("backbone", ["--backbone", "rnn"], "backbone"),
         ("cnn on vectors", ["--backbone", "cnn"], "image"),
         ("resnet cvae", ["--backbone", "resnet18", "--model", "cvae"], "resnet18"),
@@ -307,7 +309,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
         ("vae sigma2", ["--sigma2", "1"], "MHVAE"),
         ("cvae without y", ["--model", "cvae", "--data", "mnist:n=50"], "no y"),
     ]),
-    ("train into a finished run", ["train", "--out", "{run}", *TINY], U, "--resume"),
+    ("train into a finished run", ["train", "--out", "{run}", *TINY], U, "resume it"),
     ("train resume a missing run", ["train", "--resume", "--out", "{tmp}/none"], U, "config.json"),
     # --- diagnose: values and ranges
     *cases("diagnose", DIAGNOSE, [
@@ -332,8 +334,8 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
         ("retries 1000", ["--retries", "1000"], "--retries"),
         ("seeds 0", ["--seeds", "0"], "--seeds"),
         ("seeds 1e5", ["--seeds", "100000"], "--seeds"),
-        ("jobs 0", ["--jobs", "0"], "--jobs"),
-        ("jobs 1e5", ["--jobs", "100000"], "--jobs"),
+        ("jobs 0", ["--jobs", "0"], "jobs must be"),
+        ("jobs 1e5", ["--jobs", "100000"], "jobs must be"),
         ("executor", ["--executor", "dask"], "executor"),
     ], then=GRID_BASE),
     *cases("sweep grid", [*SWEEP, "--grid"], [
@@ -349,14 +351,14 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ], then=GRID_BASE),
     *cases("sweep base", [*SWEEP_BETA, *GRID_BASE], [
         ("epochs 0", ["--epochs", "0"], "--epochs"),
-        ("model", ["--model", "gan"], "--model"),
+        ("model", ["--model", "gan"], "unknown model"),
         ("unknown", ["--frob"], "--frob"),
     ]),
     ("sweep base data", [*SWEEP_BETA, "--", "--data", "nope"], U, "nope"),
     # --- sweep-summary, report, reproduce
     ("sweep-summary not a sweep", ["sweep-summary", "{tmp}"], U, "not a sweep"),
     *cases("sweep-summary", ["sweep-summary", "{sweep}"], [
-        ("unknown x", ["--x", "lr"], "--x"),
+        ("unknown x", ["--x", "lr"], "grid parameter"),
         ("unknown metric", ["--metrics", "elbo"], "elbo"),
         ("no metric", ["--metrics", ","], "metric"),
     ]),
@@ -369,7 +371,7 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
     ]),
     *cases("reproduce", REPRODUCE, [
         ("executor", ["--executor", "dask"], "executor"),
-        ("jobs 0", ["--jobs", "0"], "--jobs"),
+        ("jobs 0", ["--jobs", "0"], "jobs must be"),
     ], then=["--out", "{tmp}/rep"]),
     # --- data specs and files
     *cases("data", ["data"], [

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vaecollapse.cli import app
 from vaecollapse.models import VAE
-from vaecollapse.train import CHECKPOINT, METRICS, load_checkpoint
+from vaecollapse.runs.rundir import CHECKPOINT, METRICS, load_checkpoint
 
 runner = CliRunner()
 
@@ -139,13 +139,13 @@ def test_diagnose_bad_options(runs, args, needle):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--model", "gan"], "unknown --model 'gan'"),
+    (["--model", "gan"], "unknown model 'gan'"),
     (["--backbone", "transformer"], "unknown backbone 'transformer'"),
     (["--model", "cvae", "--data", "mnist:n=100"], "has no y"),
-    (["--model", "mhvae", "--beta", "2"], "MHVAE takes --beta1"),
-    (["--model", "vae", "--beta1", "2"], "--beta1"),
-    (["--hidden", "0"], "--hidden"),
-    (["--hidden", "8,x"], "--hidden"),
+    (["--model", "mhvae", "--beta", "2"], "MHVAE takes beta1"),
+    (["--model", "vae", "--beta1", "2"], "not beta1"),
+    (["--hidden", "0"], "hidden sizes"),
+    (["--hidden", "8,x"], "hidden takes"),
     (["--lr", "-1"], "lr must be"),
     (["--lr", "nan"], "lr must be"),
     (["--latent-dim", "0"], "'--latent-dim'"),
@@ -171,12 +171,99 @@ def test_train_bad_input_exit_2_one_line(tmp_path, args, needle):
 
 def test_train_into_an_existing_run_needs_resume(runs):
     before = (runs["mlp"] / CHECKPOINT).read_bytes()
-    assert_one_error_line(train_cli(runs["mlp"], "--epochs", "2"), "--resume")
+    assert_one_error_line(train_cli(runs["mlp"], "--epochs", "2"), "resume it")
     assert (runs["mlp"] / CHECKPOINT).read_bytes() == before
 
 
 def test_resume_of_a_missing_run(tmp_path):
     assert_one_error_line(invoke("train", "--resume", "--out", tmp_path / "nope"), "config.json")
+
+
+# ------------------------------------------------------------------------------ --config
+
+
+def test_train_from_a_saved_config_gives_the_same_run(runs, tmp_path):
+    """`train --config RUN/config.json` re-launches the run: same settings, same seed, the same
+    numbers (deterministic on CPU)."""
+    for backbone, run in runs.items():
+        again = tmp_path / backbone
+        result = invoke("train", "--config", run / "config.json", "--out", again)
+        assert result.exit_code == 0, result.output
+        assert (json.loads((again / "config.json").read_text())
+                == {**json.loads((run / "config.json").read_text()),
+                    "runtime": json.loads((again / "config.json").read_text())["runtime"]})
+        first = [{k: v for k, v in m.items() if k != "seconds"}
+                 for m in map(json.loads, (run / METRICS).read_text().splitlines())]
+        second = [{k: v for k, v in m.items() if k != "seconds"}
+                  for m in map(json.loads, (again / METRICS).read_text().splitlines())]
+        assert second == first
+        a, b = load_checkpoint(run)["model"], load_checkpoint(again)["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_from_a_run_directory_and_an_old_config(runs, tmp_path):
+    """--config takes a run directory too, and a config.json in the layout before
+    schema_version (flat hyperparameters) is read as it was meant."""
+    saved = json.loads((runs["linear"] / "config.json").read_text())
+    old = {k: v for k, v in saved.items() if k != "schema_version"}
+    hp = old["model"].pop("hyperparameters")
+    old["model"].update({"beta": 1.0, "beta1": 1.0, "beta2": 1.0, "eta_enc": 1.0,
+                         "eta_dec": 1.0, "sigma": None, "sigma1": None, "sigma2": None, **hp})
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(old))
+    for source, out in ((runs["linear"], tmp_path / "a"), (tmp_path / "old", tmp_path / "b")):
+        result = invoke("train", "--config", source, "--out", out)
+        assert result.exit_code == 0, result.output
+        assert epochs_in(out) == epochs_in(runs["linear"])
+    assert (tmp_path / "a" / METRICS).read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lr", "0.5"], "--lr cannot be given beside it"),
+    (["--model", "vae", "--epochs", "3"], "--model, --epochs"),
+    (["--resume"], "--resume"),
+])
+def test_train_config_conflicts_with_run_options(runs, tmp_path, args, needle):
+    out = tmp_path / "run"
+    assert_one_error_line(invoke("train", "--config", runs["mlp"] / "config.json", "--out", out,
+                                 *args), needle)
+    assert not out.exists()
+
+
+def count_loads(monkeypatch) -> list[str]:
+    import vaecollapse.data
+
+    loaded, load = [], vaecollapse.data.load
+
+    def counting(spec):
+        loaded.append(spec)
+        return load(spec)
+
+    monkeypatch.setattr(vaecollapse.data, "load", counting)
+    return loaded
+
+
+def test_a_run_loads_its_data_once(tmp_path, monkeypatch):
+    """Sizing the model and training share one load per data spec (training and evaluation
+    data), in the CLI and in a sweep's worker."""
+    loaded = count_loads(monkeypatch)
+    assert train_cli(tmp_path / "a", "--epochs", "1").exit_code == 0
+    assert loaded == [SYNTH]
+    loaded.clear()
+    other = SYNTH.replace("n=200", "n=100")
+    assert train_cli(tmp_path / "b", "--epochs", "1", "--eval-data", other).exit_code == 0
+    assert sorted(loaded) == sorted([SYNTH, other])
+    loaded.clear()
+    from vaecollapse.runs.executors import run_one
+
+    run_one({"data": SYNTH, "latent_dim": 2, "hidden": "8", "epochs": 1, "device": "cpu"},
+            str(tmp_path / "c"))
+    assert loaded == [SYNTH]
+
+
+def test_train_config_missing_file(tmp_path):
+    assert_one_error_line(invoke("train", "--config", tmp_path / "none.json", "--out",
+                                 tmp_path / "run"), "none.json")
 
 
 # ------------------------------------------------------------------------------ resume, Ctrl-C

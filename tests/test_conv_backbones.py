@@ -108,7 +108,7 @@ FAMILY_CONFIGS = {
 @pytest.mark.parametrize("name", list(FAMILY_CONFIGS))
 def test_families_with_conv_backbones(name):
     torch.manual_seed(0)
-    cfg = ModelConfig(**FAMILY_CONFIGS[name])
+    cfg = ModelConfig.of(**FAMILY_CONFIGS[name])
     model = build_model(cfg)
     x = torch.rand(N, cfg.dim_x)
     y = torch.rand(N, cfg.dim_y) if cfg.dim_y else None

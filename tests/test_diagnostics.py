@@ -100,7 +100,7 @@ def test_collect_posteriors_callable_chunks_concatenate_tensor_priors():
 
 
 def test_collect_posteriors_model_and_restores_train_mode():
-    cfg = ModelConfig(family="mhvae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8])
+    cfg = ModelConfig.of(family="mhvae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8])
     torch.manual_seed(0)
     model = build_model(cfg)
     x = torch.randn(30, 6, generator=gen(3))
@@ -301,7 +301,7 @@ def test_mutual_information_matches_reference_and_chunking(monkeypatch):
 
 
 def linear_config(family: str, **kw) -> ModelConfig:
-    return ModelConfig(family=family, backbone="linear", dim_x=6, latent_dim=3,
+    return ModelConfig.of(family=family, backbone="linear", dim_x=6, latent_dim=3,
                        dim_y=4 if family == "cvae" else 0, **kw)
 
 
@@ -423,7 +423,7 @@ def test_loop_baseline_matches_exact_random_weights():
 
 
 def test_exact_log_likelihood_none_for_mlp():
-    model = build_model(ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
+    model = build_model(ModelConfig.of(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
     assert exact_log_likelihood(model, torch.randn(5, 6)) is None
 
 
@@ -439,7 +439,7 @@ def theory_data(seed=0, n=400):
 
 def set_optimum(model, family, w):
     """Set a linear model to given weights (fixed stds stay as configured)."""
-    fixed = {"sigma": model.cfg.sigma, "sigma1": model.cfg.sigma1, "sigma2": model.cfg.sigma2}
+    fixed = model.hp.to_dict()
     model.set_linear_weights({k: torch.as_tensor(v, dtype=F64) for k, v in w.items()
                               if not (k in fixed and fixed[k] is not None)})
 
@@ -457,7 +457,7 @@ def test_theory_comparison_at_closed_form_optimum(family, hp):
     x, y = theory_data()
     d = 3
     dims = {"dim_x": 5, "dim_y": 4} if family == "cvae" else {"dim_x": 5}
-    model = build_model(ModelConfig(family=family, backbone="linear", latent_dim=d, **dims, **hp)).double()
+    model = build_model(ModelConfig.of(family=family, backbone="linear", latent_dim=d, **dims, **hp)).double()
     yy = y if family == "cvae" else None
     pred = predict(x, yy, model=family, latent_dim=d, **hp)
     set_optimum(model, family, pred.weights)
@@ -482,7 +482,7 @@ def test_theory_comparison_at_closed_form_optimum(family, hp):
 
 def test_theory_comparison_none_without_closed_form():
     x = torch.randn(20, 6)
-    mlp = build_model(ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
+    mlp = build_model(ModelConfig.of(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8]))
     assert theory_comparison(mlp, x) is None
     # learnable σ1 and σ2 with β1 > β2: the loss is unbounded below, no optimum to compare
     mh = build_model(linear_config("mhvae", beta1=2.0, beta2=1.0))
@@ -505,7 +505,7 @@ TOP_KEYS = {"levels", "mutual_information", "eps_delta", "n_collapsed", "log_lik
 @pytest.mark.parametrize("family", ["vae", "cvae", "mhvae"])
 def test_diagnose_contract(family, backbone):
     torch.manual_seed(0)
-    cfg = ModelConfig(family=family, backbone=backbone, dim_x=6, latent_dim=3, hidden=[8],
+    cfg = ModelConfig.of(family=family, backbone=backbone, dim_x=6, latent_dim=3, hidden=[8],
                       dim_y=4 if family == "cvae" else 0,
                       sigma1=0.5 if family == "mhvae" else None)
     model = build_model(cfg)

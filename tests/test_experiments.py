@@ -11,6 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
+from vaecollapse.config import config_from_options
 from vaecollapse.experiments import REGISTRY, run_experiment
 from vaecollapse.experiments.analyses import curves, grid, linear_sweep, verify
 from vaecollapse.experiments.claims import (
@@ -26,7 +27,6 @@ from vaecollapse.experiments.mitigations import advise_check, annealing, free_bi
 from vaecollapse.experiments.registry import Experiment, Series
 from vaecollapse.experiments.runner import held_out_part, variant_options, variants
 from vaecollapse.report import write_report
-from vaecollapse.train import config_from_options
 
 ISSUE_NAMES = {"fig2a", "fig2b", "fig2c", "fig3a", "fig4", "fig5", "table-vae", "table-cvae",
                "table-mhvae", "synthetic-correlation", "linear-cvae-beta", "linear-mhvae-beta2",

@@ -16,10 +16,11 @@ from typer.testing import CliRunner
 
 import vaecollapse.diagnostics as diagnostics
 from vaecollapse.cli import app
+from vaecollapse.config import config_from_options
 from vaecollapse.data import evaluation_index, load
 from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.models.base import Posterior
-from vaecollapse.train import config_from_options, train
+from vaecollapse.runs.train import train
 
 
 def _shares(labels: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ def direct_log_lik(net, z, r, eta):
 
 def mlp_model(family, hidden=(16,), dim_x=30, dim_y=40, latent=4, seed=0, dtype=torch.float32):
     torch.manual_seed(seed)
-    cfg = ModelConfig(family=family, backbone="mlp", dim_x=dim_x, latent_dim=latent,
+    cfg = ModelConfig.of(family=family, backbone="mlp", dim_x=dim_x, latent_dim=latent,
                       dim_y=dim_y if family == "cvae" else 0, hidden=list(hidden),
                       eta_enc=1.0, eta_dec=0.5)
     return build_model(cfg).to(dtype).eval()

@@ -13,10 +13,12 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vaecollapse import mitigations
+from vaecollapse.config import TrainConfig, config_from_options, model_config_for
 from vaecollapse.data import load
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.models import build_model
-from vaecollapse.train import CHECKPOINT, METRICS, TrainConfig, config_from_options, model_config_for, train
+from vaecollapse.runs.rundir import CHECKPOINT, METRICS
+from vaecollapse.runs.train import train
 
 SPEC = "mnist:n=200"
 
@@ -95,9 +97,9 @@ def test_vae_free_bits_against_torch_distributions():
     o = model(x, generator=torch.Generator().manual_seed(2))
     post = o.posteriors[0]
     kl_ref = kl_divergence(Normal(post.mean, (0.5 * post.logvar).exp()),
-                           Normal(0.0, model.cfg.eta_enc)).mean(0)
+                           Normal(0.0, model.hp.eta_enc)).mean(0)
     lam = float(kl_ref.median())
-    expected = o.recon + model.cfg.beta * torch.clamp(kl_ref, min=lam).sum()
+    expected = o.recon + model.hp.beta * torch.clamp(kl_ref, min=lam).sum()
     assert float(mitigations.objective(model, o, 1.0, lam)) == pytest.approx(float(expected), rel=1e-5)
 
 

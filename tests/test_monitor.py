@@ -178,7 +178,7 @@ def test_any_float_dtype(dtype):
 
 def test_package_model_batches_equal_diagnose():
     """A package CVAE (deterministic posterior given (x, y)), fed by training-size batches."""
-    cfg = ModelConfig(family="cvae", backbone="mlp", dim_x=5, dim_y=7, latent_dim=4, hidden=[8],
+    cfg = ModelConfig.of(family="cvae", backbone="mlp", dim_x=5, dim_y=7, latent_dim=4, hidden=[8],
                       eta_enc=1.5)
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -268,7 +268,7 @@ def test_evaluating_restores_each_submodule_mode():
 
 
 def small_vae():
-    cfg = ModelConfig(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8])
+    cfg = ModelConfig.of(family="vae", backbone="mlp", dim_x=6, latent_dim=3, hidden=[8])
     torch.manual_seed(0)
     return build_model(cfg)
 

@@ -18,9 +18,11 @@ import torch
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
+from vaecollapse.config import config_from_options
 from vaecollapse.lock import LOCK, DirectoryLocked, locked
 from vaecollapse.models import VAE
-from vaecollapse.train import CHECKPOINT, CONFIG, config_from_options, load_checkpoint, train
+from vaecollapse.runs.rundir import CHECKPOINT, CONFIG, load_checkpoint
+from vaecollapse.runs.train import train
 
 runner = CliRunner()
 SYNTH = "synthetic:corr=gaussian-0.5,n=200,dim=8"
@@ -97,7 +99,7 @@ def test_second_writer_exits_2_naming_the_holder_and_the_lock_dies_with_it(tmp_p
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    assert json.loads((run / CONFIG).read_text())["model"]["beta"] == 1.0  # never mixed
+    assert json.loads((run / CONFIG).read_text())["model"]["hyperparameters"]["beta"] == 1.0  # never mixed
     epochs = load_checkpoint(run)["epoch"]
     before = torch.get_num_threads()
     try:  # one more epoch of the 100000 (stop_after), through the library

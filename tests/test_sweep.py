@@ -17,7 +17,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
-from vaecollapse.sweep import run_sweep, summarise, theory_n_collapsed
+from vaecollapse.runs.summary import summarise, theory_n_collapsed
+from vaecollapse.runs.sweep import run_sweep
 
 runner = CliRunner()
 BASE = {"model": "vae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 4,
@@ -39,7 +40,7 @@ def test_local_sweep_index_and_skip_on_rerun(tmp_path):
         last = json.loads((out / r["run_dir"] / "metrics.jsonl").read_text().splitlines()[-1])
         assert float(r["loss"]) == pytest.approx(last["loss"], rel=1e-5)
         cfg = json.loads((out / r["run_dir"] / "config.json").read_text())
-        assert cfg["model"]["beta"] == float(r["beta"]) and cfg["seed"] == int(r["seed"])
+        assert cfg["model"]["hyperparameters"]["beta"] == float(r["beta"]) and cfg["seed"] == int(r["seed"])
     stamps = {r["run"]: (out / r["run_dir"] / "checkpoint.pt").stat().st_mtime_ns for r in result}
     again = run_sweep({"beta": [0.5, 2.0], "eta_dec": [1.0]}, 2, BASE, out, jobs=2)
     assert all(r["status"] == "done" for r in again)
@@ -131,7 +132,7 @@ def test_summary_mean_sd_and_theory(tmp_path):
     (["--grid", "beta=1", "--executor", "spark"], "unknown executor"),
     (["--grid", "beta=1", "--seeds", "0"], "--seeds"),
     (["--grid", "beta"], "--grid takes"),
-    (["--grid", "beta=1", "--", "--model", "gan"], "unknown --model"),
+    (["--grid", "beta=1", "--", "--model", "gan"], "unknown model"),
     (["--grid", "beta=1", "--", "--epochs", "x"], "train options"),
 ])
 def test_bad_sweep_input_exit_2(tmp_path, args, needle):
@@ -162,9 +163,9 @@ def test_force_retrains_and_a_stale_run_directory_is_refused(tmp_path):
     with pytest.raises(Exception, match="different sweep"):
         run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1)
     run_sweep({"beta": [1.0]}, 1, {**BASE, "eta_dec": 2.0}, out, jobs=1, force=True)
-    assert json.loads((run_dir / "config.json").read_text())["model"]["eta_dec"] == 2.0
+    assert json.loads((run_dir / "config.json").read_text())["model"]["hyperparameters"]["eta_dec"] == 2.0
     # a run directory left by another configuration is never silently resumed
-    from vaecollapse.sweep import run_one
+    from vaecollapse.runs.executors import run_one
 
     with pytest.raises(Exception, match="another configuration"):
         run_one({**BASE, "eta_dec": 3.0, "beta": 1.0}, str(run_dir))

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
-from vaecollapse.train import METRICS
+from vaecollapse.runs.rundir import METRICS
 
 runner = CliRunner()
 SMALL = ["--data", "synthetic:corr=gaussian-0.5,n=200,dim=8", "--latent-dim", "3", "--hidden", "8",

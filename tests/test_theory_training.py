@@ -15,8 +15,9 @@ import json
 import numpy as np
 import pytest
 
+from vaecollapse.config import TrainConfig, model_config_for
 from vaecollapse.data import load
-from vaecollapse.train import TrainConfig, model_config_for, train
+from vaecollapse.runs.train import train
 
 THETA = np.array([3.0, 2.0, 1.4, 0.9, 0.5, 0.3])
 

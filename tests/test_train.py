@@ -9,6 +9,7 @@ loss relation loss = recon + β·KL, and per-dimension KLs recomputed from the s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -19,23 +20,31 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from vaecollapse.config import (
+    HYPERPARAMETER_NAMES,
+    HYPERPARAMETERS,
+    SCHEMA_VERSION,
+    ModelConfig,
+    TrainConfig,
+    VAEHyperparameters,
+    hyperparameters,
+    migrate,
+    model_config_for,
+)
 from vaecollapse.data import evaluation_index, load
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.models import VAE
 from vaecollapse.models.base import Output
-from vaecollapse.train import (
+from vaecollapse.runs.rundir import (
     CHECKPOINT,
     CONFIG,
     DIAGNOSTICS,
     METRICS,
-    TrainConfig,
-    TrainingDiverged,
     load_checkpoint,
     load_model,
-    model_config_for,
     read_config,
-    train,
 )
+from vaecollapse.runs.train import TrainingDiverged, train
 
 CONTRACT = {"vaecollapse_version", "schema_version", "levels", "mutual_information", "eps_delta",
             "n_collapsed", "log_likelihood", "theory"}
@@ -216,7 +225,7 @@ def test_training_into_an_existing_run_needs_resume(tmp_path):
     run = tmp_path / "run"
     train(make_cfg(SYNTH, epochs=1), run, progress=False)
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    with pytest.raises(UserError, match="--resume"):
+    with pytest.raises(UserError, match="resume it"):
         train(make_cfg(SYNTH, epochs=1), run, progress=False)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
@@ -573,3 +582,84 @@ def test_resnet18_vae_trains(tmp_path):
         assert json.loads((run / DIAGNOSTICS).read_text()).keys() == CONTRACT
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ config.json layout
+
+
+def test_config_json_nests_the_family_hyperparameters(tmp_path):
+    """config.json carries schema_version and only the family's hyperparameters (no beta1/beta2
+    in a VAE's config)."""
+    run = tmp_path / "run"
+    cfg = make_cfg(SYNTH, "mhvae", "mlp", epochs=1, sigma1=0.5, beta2=2.0)
+    train(cfg, run, progress=False)
+    saved = json.loads((run / CONFIG).read_text())
+    assert saved["schema_version"] == SCHEMA_VERSION
+    assert saved["model"]["hyperparameters"] == {"beta1": 1.0, "beta2": 2.0, "eta_enc": 1.0,
+                                                 "eta_dec": 1.0, "sigma1": 0.5, "sigma2": None}
+    assert not set(HYPERPARAMETER_NAMES) & set(saved["model"])
+    vae = make_cfg(SYNTH, epochs=1).to_dict()
+    assert set(vae["model"]["hyperparameters"]) == {"beta", "eta_enc", "eta_dec", "sigma"}
+
+
+def old_layout(saved: dict) -> dict:
+    """A config.json as written before schema_version: flat hyperparameters of every family."""
+    old = {k: v for k, v in saved.items() if k != "schema_version"}
+    model = dict(old["model"])
+    hp = model.pop("hyperparameters")
+    model.update({"beta": 1.0, "beta1": 1.0, "beta2": 1.0, "eta_enc": 1.0, "eta_dec": 1.0,
+                  "sigma": None, "sigma1": None, "sigma2": None, **hp})
+    return {**old, "model": model}
+
+
+@pytest.mark.parametrize("family,hp", [("vae", {"beta": 0.5, "sigma": 0.7}),
+                                       ("cvae", {"eta_dec": 0.8}),
+                                       ("mhvae", {"beta1": 2.0, "sigma1": 0.5})])
+def test_an_old_config_json_is_migrated_on_read(tmp_path, family, hp):
+    spec = "mnist:n=100,split=quarter" if family == "cvae" else SYNTH
+    cfg = make_cfg(spec, family, "linear", epochs=1, **hp)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / CONFIG).write_text(json.dumps(old_layout(cfg.to_dict())))
+    assert read_config(run) == cfg
+    assert TrainConfig.from_dict(old_layout(cfg.to_dict())) == cfg
+    assert migrate(old_layout(cfg.to_dict())) == json.loads(json.dumps(cfg.to_dict()))
+    # and the run resumes from it (an interrupted old run: config.json, no checkpoint yet)
+    train(cfg, run, resume=True, progress=False)
+    assert json.loads((run / CONFIG).read_text())["schema_version"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda d: d.update(schema_version=99), "schema_version 99"),
+    (lambda d: d["model"]["hyperparameters"].update(beta1=2.0), "unknown key model.hyperparameters.beta1"),
+    (lambda d: d["model"]["hyperparameters"].update(beta=-1.0), "beta must be a finite number > 0"),
+    (lambda d: d["model"]["hyperparameters"].update(beta="x"), "model.hyperparameters.beta"),
+    (lambda d: d["model"].update(family="gan"), "model.family"),
+])
+def test_a_bad_config_json_names_the_key(tmp_path, edit, needle):
+    d = make_cfg(SYNTH, epochs=1).to_dict()
+    edit(d)
+    (tmp_path / CONFIG).write_text(json.dumps(d))
+    with pytest.raises(UserError, match=re.escape(needle)):
+        read_config(tmp_path)
+
+
+def test_hyperparameters_are_typed_per_family_and_validated_once():
+    assert set(HYPERPARAMETERS) == {"vae", "cvae", "mhvae"}
+    assert HYPERPARAMETERS["cvae"] is not HYPERPARAMETERS["vae"]
+    assert HYPERPARAMETERS["mhvae"].names() == ("beta1", "beta2", "eta_enc", "eta_dec",
+                                                "sigma1", "sigma2")
+    hp = hyperparameters("vae", beta=0.5)
+    assert hp == VAEHyperparameters(beta=0.5) and hp.level_weight("z") == 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hp.beta = 2.0
+    for bad in ({"beta": 0.0}, {"eta_dec": math.inf}, {"sigma": -1.0}, {"beta": 1e7}):
+        with pytest.raises(HyperparameterError):
+            VAEHyperparameters(**bad)
+    with pytest.raises(HyperparameterError, match="MHVAE takes beta1"):
+        hyperparameters("mhvae", beta=2.0)
+    with pytest.raises(HyperparameterError, match=r"sigma2 is for the MHVAE"):
+        hyperparameters("cvae", sigma2=1.0)
+    with pytest.raises(HyperparameterError, match="MHVAEHyperparameters"):
+        ModelConfig(family="mhvae", backbone="mlp", dim_x=4, latent_dim=2,
+                    hyperparameters=VAEHyperparameters()).validate()

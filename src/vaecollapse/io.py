@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,11 @@ os.umask(_umask)
 FILE_MODE = 0o666 & ~_umask
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def _atomic(path: str | os.PathLike, write: Callable[[Path], None], *,
+            errors: tuple[type[BaseException], ...] = (OSError,),
+            message: Callable[[BaseException, Path], str] | None = None) -> Path:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``; an
+    exception of ``errors`` is a UserError (``message(error, path)``, or the OS's reason)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,8 +40,9 @@ def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     try:
         write(Path(tmp))
         os.replace(tmp, path)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    except errors as e:
+        raise UserError(message(e, path) if message else
+                        f"cannot write {path}: {getattr(e, 'strerror', None) or e}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -69,6 +75,21 @@ def jsonable(value: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     """Write ``data`` as indented JSON (NaN/inf as null) atomically."""
     return atomic_write_text(path, json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (e.g. a checkpoint): a failure keeps the
+    previous file, and says so."""
+    import torch
+
+    def message(e: BaseException, path: Path) -> str:  # torch reports a full disk as RuntimeError
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else re.sub(
+            r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", " ".join(str(e).split()))
+        kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+        return f"cannot write {path}: {reason} (is the disk full?); {kept}"
+
+    return _atomic(path, lambda p: torch.save(obj, p), errors=(OSError, RuntimeError),
+                   message=message)
 
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:

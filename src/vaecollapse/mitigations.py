@@ -31,9 +31,6 @@ from torch import Tensor
 
 from vaecollapse.errors import HyperparameterError
 
-#: the ModelConfig weight of each latent level's KL term
-LEVEL_WEIGHTS = {"z": "beta", "z1": "beta1", "z2": "beta2"}
-
 
 def validate(cfg) -> None:
     """Check a TrainConfig's kl_warmup, kl_cycles, kl_cycle_ratio and free_bits."""
@@ -76,9 +73,7 @@ def objective(model, out, weight: float, free_bits: float | None) -> Tensor:
         return out.loss
     loss = out.recon
     for level, kl in out.kl.items():
-        if level not in LEVEL_WEIGHTS:
-            raise HyperparameterError(f"no KL weight known for the latent level {level!r}")
-        beta = getattr(model.cfg, LEVEL_WEIGHTS[level])
+        beta = model.cfg.hyperparameters.level_weight(level)  # its family's LEVEL_WEIGHTS
         if free_bits is not None:
             kl = out.kl_dims[level].clamp(min=free_bits).sum()
         loss = loss + (weight * beta) * kl

@@ -20,7 +20,7 @@ from vaecollapse.monitor import collapse_scalars
 
 
 class TensorBoardLog:
-    """Writes one ``metrics.jsonl`` line (:func:`vaecollapse.train.train`'s epoch record) per call
+    """Writes one ``metrics.jsonl`` line (:func:`vaecollapse.runs.train.train`'s epoch record) per call
     of :meth:`epoch`; :meth:`close` when done."""
 
     def __init__(self, log_dir: str | os.PathLike):

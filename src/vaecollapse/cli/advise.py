@@ -51,8 +51,7 @@ def advise_command(
 
         check_model(model)
         hp = hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
-        _, stats = theory_statistics(model, data, centre, "add split=quarter (or split=half) to "
-                                     "an image spec")
+        _, stats = theory_statistics(model, data, centre)
         adv = advise(stats, latent_dim, keep, margin=margin, data=data, backbone=backbone, **hp)
         _print_advice(adv)
         if json_path:

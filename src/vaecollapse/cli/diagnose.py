@@ -42,7 +42,8 @@ def diagnose_command(
         from vaecollapse.diagnostics import diagnose
         from vaecollapse.io import atomic_write_json
         from vaecollapse.plots import plot_diagnostics
-        from vaecollapse.train import load_model, load_run_data
+        from vaecollapse.runs.rundir import load_model
+        from vaecollapse.runs.train import load_run_data
 
         set_threads(threads)
         from vaecollapse.io import PLOT_SUFFIXES, check_output_file

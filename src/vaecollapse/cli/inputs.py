@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaecollapse import limits as lim
-from vaecollapse.errors import UserError
+from vaecollapse.errors import UserError, check_cvae_target
 
 
 def parse_floats(name: str, text: str | None) -> list[float] | None:
@@ -58,19 +58,15 @@ def hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sig
                     sigma2) -> dict:
     """The hyperparameters of ``model``'s closed forms from its options (an absent β is 1);
     an option of the other families is an error."""
-    if model == "mhvae":
-        if beta is not None:
-            raise UserError("the MHVAE takes --beta1 and --beta2, not --beta")
-        if sigma is not None:
-            raise UserError("the MHVAE takes --sigma1 (z1) and --sigma2 (z2), not --sigma")
-        return {"beta1": 1.0 if beta1 is None else beta1, "beta2": 1.0 if beta2 is None else beta2,
-                "eta_enc": eta_enc, "eta_dec": eta_dec, "sigma1": sigma1, "sigma2": sigma2}
-    if beta1 is not None or beta2 is not None:
-        raise UserError(f"the {model.upper()} takes --beta; --beta1/--beta2 are for the MHVAE")
-    if sigma1 is not None or sigma2 is not None:
-        raise UserError(f"the {model.upper()} takes --sigma; --sigma1/--sigma2 are for the MHVAE")
-    return {"beta": 1.0 if beta is None else beta, "eta_enc": eta_enc, "eta_dec": eta_dec,
-            "sigma": parse_floats("--sigma", sigma)}
+    from vaecollapse.config import hyperparameter_options
+
+    hp = hyperparameter_options(model, dict(beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc,
+                                            eta_dec=eta_dec, sigma=sigma, sigma1=sigma1,
+                                            sigma2=sigma2),
+                                name=lambda n: "--" + n.replace("_", "-"))
+    if "sigma" in hp:  # one value or one per latent dimension
+        hp["sigma"] = parse_floats("--sigma", hp["sigma"])
+    return hp
 
 
 def hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference) -> dict:
@@ -117,15 +113,13 @@ def check_model(model: str) -> None:
         raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
 
 
-def theory_statistics(model: str, data: str, centre: bool, no_y_hint: str):
+def theory_statistics(model: str, data: str, centre: bool):
     """The data spec loaded, and its second moments for the closed forms of ``model``
     (:func:`vaecollapse.theory.statistics`; the CVAE's need the targets y): ``(dataset,
-    statistics)``. ``no_y_hint`` ends the error when a CVAE is given data without y."""
+    statistics)``."""
     from vaecollapse.data import load
     from vaecollapse.theory import statistics
 
     ds = load(data)
-    if model == "cvae" and ds.y is None:
-        raise UserError(f"the CVAE needs a condition x and a target y, but {data!r} has no y: "
-                        + no_y_hint)
+    check_cvae_target(model, ds.y is not None, data)
     return ds, statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)

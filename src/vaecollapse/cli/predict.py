@@ -104,9 +104,7 @@ def predict_command(
         grid = parse_sweep(sweep) if sweep else None
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
-        ds, stats = theory_statistics(model, data, centre, "add split=quarter (or split=half) to "
-                                      "an image spec, or use synthetic:… or an npz with arrays x "
-                                      "and y")
+        ds, stats = theory_statistics(model, data, centre)
         info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
         if grid is None:
             pred = _solve_or_unbounded(theory.solve, stats, latent_dim, hp, info, json_path)

@@ -21,7 +21,7 @@ def _train_command():
     return typer.main.get_command(app).commands["train"]
 
 
-NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard"}
+NOT_SWEEPABLE = {"out_dir", "resume", "threads", "device", "help", "tensorboard", "config"}
 
 
 @app.command("sweep", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -51,7 +51,7 @@ def sweep_command(
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from vaecollapse.io import check_output_dir
-        from vaecollapse.sweep import parse_grid, run_sweep
+        from vaecollapse.runs.sweep import parse_grid, run_sweep
 
         check_output_dir(out_dir)
         cmd = _train_command()
@@ -114,43 +114,22 @@ def sweep_summary_command(
     """Mean ± sd over seeds per grid point, and plots of the metrics against a swept parameter
     (with the closed-form number of collapsed modes overlaid for linear models)."""
     with user_errors():
-        import csv
-        import io
-
         from vaecollapse.io import PLOT_SUFFIXES, atomic_write_text, check_output_file
         from vaecollapse.plots import plot_sweep_summary
-        from vaecollapse.sweep import SUMMARY_METRICS, summarise, theory_n_collapsed
+        from vaecollapse.runs.summary import SUMMARY_METRICS, sweep_summary
 
-        names, groups = summarise(sweep_dir)
         check_output_file(csv_path or sweep_dir / "summary.csv", "--csv")
         check_output_file(plot or sweep_dir / "summary.png", "--plot", PLOT_SUFFIXES)
-        x = x or names[0]
-        if x not in names:
-            raise UserError(f"--x {x!r} is not a grid parameter of this sweep ({', '.join(names)})")
-        chosen = [m.strip() for m in metrics.split(",") if m.strip()]
-        bad = [m for m in chosen if m not in SUMMARY_METRICS]
-        if bad or not chosen:
-            raise UserError(f"unknown metric(s) {bad}: choose from {', '.join(SUMMARY_METRICS)}")
-        theory = theory_n_collapsed(sweep_dir, groups)
+        s = sweep_summary(sweep_dir, x, metrics)
         t = Table(show_edge=False, header_style="bold")
-        for c in [*names, "runs", *chosen] + (["theory"] if theory else []):
+        for c in s.table_columns():
             t.add_column(c, justify="right")
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow([*names, "runs", "failed", *(f"{m}_{s}" for m in chosen for s in ("mean", "sd")),
-                    *(["theory_n_collapsed"] if theory else [])])
-        for i, g in enumerate(groups):
-            cells = [fmt(g[f"{m}_mean"]) + " ± " + fmt(g[f"{m}_sd"], 2) for m in chosen]
-            t.add_row(*(fmt(v) if isinstance(v, float) else str(v) for v in g["values"].values()),
-                      f"{g['runs']}" + (f" ({g['failed']} failed)" if g["failed"] else ""), *cells,
-                      *([str(theory[i])] if theory else []))
-            w.writerow([*g["values"].values(), g["runs"], g["failed"],
-                        *(g[f"{m}_{s}"] for m in chosen for s in ("mean", "sd")),
-                        *([theory[i]] if theory else [])])
+        for row in s.table_rows(fmt):
+            t.add_row(*row)
         out.print(t)
         csv_path = csv_path or sweep_dir / "summary.csv"
-        atomic_write_text(csv_path, buf.getvalue())
+        atomic_write_text(csv_path, s.csv_text())
         plot = plot or sweep_dir / "summary.png"
-        plot_sweep_summary(groups, x, chosen, SUMMARY_METRICS, plot, theory,
+        plot_sweep_summary(s.groups, s.x, s.metrics, SUMMARY_METRICS, plot, s.theory,
                            title=f"{sweep_dir}: mean ± sd over seeds")
         out.print(f"wrote {csv_path} and {plot}", highlight=False)

@@ -12,10 +12,12 @@ from vaecollapse import limits as lim
 from vaecollapse.cli import core
 from vaecollapse.cli.core import app, out, set_threads, user_errors
 from vaecollapse.cli.options import Beta, Beta1, Beta2, Data, Model
+from vaecollapse.errors import UserError
 
 
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory (config, metrics, checkpoints).")],
     model: Model = "vae",
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
@@ -70,20 +72,34 @@ def train_command(
     free_bits: Annotated[float | None, typer.Option(
         help="Free bits: floor each latent dimension's batch-mean KL at this many nats, "
         "Σ_i max(λ, KL_i) (Kingma et al. 2016). Absent: none.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="Train anew from a run's saved config.json (same settings and seed: the same "
+        "numbers on the same device); only --out, --threads and --tensorboard may be given "
+        "beside it.")] = None,
 ):
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
     Loss: the negative β-ELBO per sample, ‖x − μ‖²/(2η_dec²) + const + β·KL (MHVAE: β1 and β2
     on the two levels)."""
     with user_errors():
+        from vaecollapse.config import config_from_options
         from vaecollapse.io import check_output_dir
-        from vaecollapse.train import config_from_options, train
+        from vaecollapse.runs.rundir import read_config, read_config_file
+        from vaecollapse.runs.train import train
 
+        datasets: dict = {}  # loaded once: to size the model, then to train
+        if config is not None:  # (typer's own click: ParameterSource compared by name)
+            alone = {"config", "out_dir", "threads", "tensorboard"}
+            given = [p.opts[0] for p in ctx.command.params if p.name not in alone
+                     and getattr(ctx.get_parameter_source(p.name), "name", "DEFAULT") != "DEFAULT"]
+            if given:
+                raise UserError(f"--config re-launches a saved run as it was: {', '.join(given)} "
+                                "cannot be given beside it")
         set_threads(threads)
         check_output_dir(out_dir)
-        if resume:
-            from vaecollapse.train import read_config
-
+        if config is not None:
+            cfg = read_config_file(config)
+        elif resume:
             cfg = read_config(out_dir)
             cfg.epochs = max(cfg.epochs, epochs or 0)
             for note in _resume_notes(out_dir, threads):
@@ -95,7 +111,7 @@ def train_command(
                 sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
                 eval_points=eval_points, kl_warmup=kl_warmup, kl_cycles=kl_cycles,
-                kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits)
+                kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits, datasets=datasets)
         tb = None
         if tensorboard is not None:
             from vaecollapse.tensorboard_log import TensorBoardLog
@@ -103,7 +119,7 @@ def train_command(
             tb = TensorBoardLog(tensorboard)
         try:
             last = train(cfg, out_dir, resume=resume, progress=True,
-                         on_epoch=tb.epoch if tb else None)
+                         on_epoch=tb.epoch if tb else None, datasets=datasets)
         except KeyboardInterrupt:
             core.err.print(interrupted_advice(out_dir), highlight=False)
             raise typer.Exit(130) from None
@@ -126,7 +142,7 @@ def interrupted_advice(out_dir: Path) -> str:
     """What to run after Ctrl-C in `train`: the command that works in the state left behind."""
     import shlex
 
-    from vaecollapse.train import CHECKPOINT, CONFIG
+    from vaecollapse.runs.rundir import CHECKPOINT, CONFIG
 
     resume = f"`vaecollapse train --resume --out {shlex.quote(str(out_dir))}`"
     if (out_dir / CHECKPOINT).exists():
@@ -139,12 +155,10 @@ def interrupted_advice(out_dir: Path) -> str:
 
 def _resume_notes(out_dir: Path, threads: int | None) -> list[str]:
     """Notes on resuming: the saved thread count wins over --threads; changed library versions."""
-    import json
+    from vaecollapse.runs.rundir import RunDir
+    from vaecollapse.runtime import changed_versions
 
-    from vaecollapse.runtime import changed_versions, from_config
-    from vaecollapse.train import CONFIG
-
-    saved = from_config(json.loads((out_dir / CONFIG).read_text()), str(out_dir / CONFIG))
+    saved = RunDir(out_dir).runtime()
     if saved is None:
         return []
     notes = []

@@ -59,11 +59,7 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
     yn = None if y is None else _np64(y)
     d = cfg.latent_dim
     stats = statistics(xn, yn if family == "cvae" else None, model=family)
-    if family == "mhvae":
-        hp = {"beta1": cfg.beta1, "beta2": cfg.beta2, "eta_enc": cfg.eta_enc,
-              "eta_dec": cfg.eta_dec, "sigma1": cfg.sigma1, "sigma2": cfg.sigma2}
-    else:
-        hp = {"beta": cfg.beta, "eta_enc": cfg.eta_enc, "eta_dec": cfg.eta_dec, "sigma": cfg.sigma}
+    hp = cfg.hyperparameters.to_dict()
     try:  # a learnable σ1 is answered by the numerical theory (docs/numerical-theory.md) …
         pred = solve(stats, d, **hp)
     except UserError:  # … unless the loss is unbounded below there: no optimum to compare

@@ -107,20 +107,18 @@ def linear_sweep(exp, profile, records, d: Path, cache):
     (active_modes.png). ``exp.check(param, measured, predicted, latent_dim)`` judges the claim
     (measured: values × seeds active modes; predicted: the closed form's per value)."""
     require_active_modes(exp, records)
-    from vaecollapse.sweep import theory_hyperparameters
     from vaecollapse.theory import solve
-    from vaecollapse.train import config_from_options
+    from vaecollapse.theory.bridge import run_statistics, theory_hyperparameters
 
     (s, points), = grid_points(exp, records)
     xs = np.array([v for v, _ in points], dtype=float)
     measured = np.array([[r["active_modes"] for r in runs] for _, runs in points])
     per_dim = np.array([[r["latent_dim"] - r["n_collapsed"] for r in runs] for _, runs in points])
     predicted = np.array([runs[0]["latent_dim"] - runs[0]["predicted"] for _, runs in points])
-    cfg = config_from_options(**records[0]["options"])
+    cfg, st = run_statistics(records[0]["options"], cache)
     m = cfg.model
     hp = theory_hyperparameters(m)
     fine = np.geomspace(xs.min(), xs.max(), 200)
-    st = cache[(cfg.data, m.family)]
     curve = [m.latent_dim - solve(st, m.latent_dim, **{**hp, s.param: v}).n_collapsed for v in fine]
     fig = figures.linear_sweep_figure(s.param, fine, curve, xs, measured, per_dim, exp.epsilon,
                                       exp.delta, f"{exp.title} [{profile}]", d / "active_modes.png")
@@ -143,7 +141,8 @@ def grid(exp, profile, records, d: Path, cache):
     require_active_modes(exp, records)
     import torch
 
-    from vaecollapse.train import load_model, load_run_data
+    from vaecollapse.runs.rundir import load_model
+    from vaecollapse.runs.train import load_run_data
 
     g = list(exp.options(profile)["grid"])
     k, latent = len(g), records[0]["latent_dim"]

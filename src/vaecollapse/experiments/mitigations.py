@@ -19,7 +19,6 @@ Series labels read ``MODEL · SETTING`` (e.g. ``linear VAE · warm-up``); one va
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from vaecollapse.experiments import figures, stats
 from vaecollapse.experiments.analyses import grid_points
 from vaecollapse.experiments.claims import claim_record, inactive
+from vaecollapse.runs.rundir import RunDir
 
 FLOOR_TOLERANCE = 0.9
 
@@ -114,7 +114,7 @@ def annealing(exp, groups, cache):
 
 
 def _min_kl(run) -> float:
-    diag = json.loads((Path(run["run_dir"]) / "diagnostics.json").read_text())
+    diag = RunDir(run["run_dir"]).read_diagnostics()
     return float(min(diag["levels"][-1]["kl_per_dim"]))
 
 
@@ -153,18 +153,12 @@ def free_bits(exp, groups, cache):
 
 def advice_for(options: dict, keep: int, cache: dict):
     """`advise`'s recommendation for a run's data and hyperparameters (β left out)."""
-    from vaecollapse.sweep import theory_hyperparameters
-    from vaecollapse.theory import statistics
     from vaecollapse.theory.advise import advise
-    from vaecollapse.train import config_from_options, load_run_data
+    from vaecollapse.theory.bridge import run_statistics, theory_hyperparameters
 
-    cfg = config_from_options(**options)
+    cfg, stats = run_statistics(options, cache)
     m = cfg.model
-    key = (cfg.data, m.family)
-    if key not in cache:
-        ds, _, _ = load_run_data(cfg.data, m.family)
-        cache[key] = statistics(ds.x, ds.y if m.family == "cvae" else None, model=m.family)
-    return advise(cache[key], m.latent_dim, keep, **theory_hyperparameters(m))
+    return advise(stats, m.latent_dim, keep, **theory_hyperparameters(m))
 
 
 def advise_check(exp, groups, cache):

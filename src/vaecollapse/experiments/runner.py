@@ -29,16 +29,16 @@ from vaecollapse.errors import UserError
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
 from vaecollapse.experiments.spec import value_name
 from vaecollapse.io import atomic_write_json, atomic_write_text
+from vaecollapse.runs.rundir import RunDir
 from vaecollapse.schema import versioned
 
 RUNNER_KEYS = ("grid", "instances")
-BETAS = ("beta", "beta1", "beta2")
 
 
 @dataclass(frozen=True)
 class ExperimentDir:
     """OUT/NAME, one experiment's outputs: its training runs as a sweep in ``runs/`` (laid out by
-    :mod:`vaecollapse.sweep`: sweep.json, index.csv and a directory per run, found through the
+    :mod:`vaecollapse.runs.sweep`: sweep.json, index.csv and a directory per run, found through the
     index's ``run_dir``), the figures, results.csv, meta.json and, written last, claims.json."""
 
     path: Path
@@ -87,8 +87,9 @@ def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
     if exp.test_eval:
         opts["eval_data"] = held_out_part(opts["data"])
     if exp.nominal_beta and opts.get("backbone") != "linear":
-        names = ("beta1", "beta2") if opts.get("model") == "mhvae" else ("beta",)
-        for b in names:
+        from vaecollapse.config import HYPERPARAMETERS
+
+        for b in HYPERPARAMETERS[opts.get("model", "vae")].LEVEL_WEIGHTS.values():
             opts[b] = float(opts.get(b, 1.0)) / 2
     opts["epsilon"], opts["delta"] = exp.epsilon, exp.delta
     return opts
@@ -131,16 +132,6 @@ def variants(exp: Experiment, profile: str, data_root: str | None = None) -> lis
 # ------------------------------------------------------------------------------ theory
 
 
-def predicted_collapse(options: dict[str, Any], cache: dict) -> tuple[int | None, str]:
-    """Closed-form number of collapsed modes for a run's data and hyperparameters: exact for a
-    linear model, "linear theory" (the linear model's prediction on the same data) otherwise."""
-    from vaecollapse.sweep import closed_form_collapse
-
-    kind = "closed form" if options.get("backbone") == "linear" else "linear theory"
-    n = closed_form_collapse(options, cache)
-    return n, kind if n is not None else ""
-
-
 # ------------------------------------------------------------------------------ running
 
 
@@ -159,7 +150,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
         return finished_claims(d.path)
     t0 = time.perf_counter()
     runs = variants(exp, profile, data_root)
-    from vaecollapse.sweep import run_variants
+    from vaecollapse.runs.sweep import run_variants
 
     rows = run_variants({r.name: r.options for r in runs}, d.sweep, jobs=jobs, force=force,
                         executor=executor, on_update=on_update)
@@ -169,6 +160,8 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                         f"{failed[0]['error']}")
     run_dirs = d.run_dirs(rows)
     records = [_record(run_dirs[r.name], r) for r in runs]
+    from vaecollapse.theory.bridge import predicted_collapse
+
     cache: dict = {}
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
@@ -201,7 +194,8 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                                     for s in exp.series],
                          "epsilon": exp.epsilon, "delta": exp.delta},
             "seconds": time.perf_counter() - t0,
-            "training_seconds": sum(_training_seconds(Path(r["run_dir"])) for r in records),
+            "training_seconds": sum(line["seconds"] for r in records
+                                    for line in RunDir(r["run_dir"]).metrics_lines()),
             "versions": versions(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
     atomic_write_json(d.meta, meta)
@@ -232,15 +226,11 @@ def versions() -> dict[str, str]:
 
 def _record(run_dir: Path, v: Variant) -> dict:
     """One run's row of the analyses: its grid point and options, and its final diagnostics
-    (the last latent level's; the log-likelihood as :func:`vaecollapse.sweep.final_metrics`
-    reads it)."""
-    from vaecollapse.records import read_json
-    from vaecollapse.sweep import final_metrics
-    from vaecollapse.train import DIAGNOSTICS
-
-    diag = read_json(run_dir / DIAGNOSTICS, "diagnostics file")
+    (the last latent level's; the log-likelihood as :meth:`RunDir.final_metrics` reads it)."""
+    run = RunDir(run_dir)
+    diag = run.read_diagnostics()
     last = diag["levels"][-1]
-    ll = final_metrics(run_dir)["log_likelihood"]
+    ll = run.final_metrics()["log_likelihood"]
     return {"run": v.name, "series": v.series.label if v.series else "", "values": v.values,
             "seed": v.seed, "options": v.options, "run_dir": str(run_dir), "level": last["name"],
             "latent_dim": len(last["kl_per_dim"]), "n_collapsed": diag["n_collapsed"],
@@ -250,13 +240,6 @@ def _record(run_dir: Path, v: Variant) -> dict:
             "nll": None if ll is None else -ll,
             "eps": diag["eps_delta"]["eps"], "collapsed_fraction": diag["eps_delta"]["collapsed_fraction"],
             "theory": diag.get("theory")}
-
-
-def _training_seconds(run_dir: Path) -> float:
-    """The sum of a run's per-epoch ``seconds`` (metrics.jsonl)."""
-    from vaecollapse.train import METRICS
-
-    return sum(json.loads(line)["seconds"] for line in (run_dir / METRICS).read_text().splitlines())
 
 
 def _write_csv(path: Path, records: list[dict]) -> None:
@@ -283,7 +266,7 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
     from vaecollapse.lock import locked, remove_stale_temps
-    from vaecollapse.sweep import check_executor
+    from vaecollapse.runs.sweep import check_executor
 
     check_executor(executor, jobs)
     if profile not in PROFILES:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from vaecollapse.config import HYPERPARAMETER_NAMES
 from vaecollapse.theory import numerical_cvae, numerical_mhvae, numerical_vae, solve
 from vaecollapse.theory.stats import Moments, Statistics, cvae_statistics, vae_statistics
 
@@ -22,8 +23,7 @@ def numerical_agreement(options: dict[str, Any], instances: int, seed: int = 0) 
     the optimal loss and of the sorted singular values λ, ω, and the paired values for a plot."""
     rng = np.random.default_rng(seed)
     model, d0, d = options["model"], 5, 3
-    hp = {k: options[k] for k in ("beta", "beta1", "beta2", "eta_enc", "eta_dec", "sigma",
-                                   "sigma1", "sigma2") if options.get(k) is not None}
+    hp = {k: options[k] for k in HYPERPARAMETER_NAMES if options.get(k) is not None}
     preds, mats = [], []
     for _ in range(instances):
         theta = np.cumprod(rng.uniform(1.3, 2.2, d0))[::-1] * rng.uniform(0.05, 0.4)

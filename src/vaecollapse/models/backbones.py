@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-BACKBONES = ("linear", "mlp", "cnn", "resnet18")
+from vaecollapse.config import BACKBONES  # noqa: F401 - one list, in the torch-free config
 
 
 def mlp(in_dim: int, out_dim: int, hidden: list[int]) -> nn.Module:

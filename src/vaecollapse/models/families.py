@@ -9,15 +9,14 @@ Noise comes only from an explicit ``torch.Generator``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vaecollapse.config import ModelConfig
 from vaecollapse.errors import HyperparameterError
-from vaecollapse.limits import HIDDEN, LATENT_DIM, WEIGHT, check
-from vaecollapse.models.backbones import BACKBONES, TwoBranch, decoder_net, encoder_net
+from vaecollapse.models.backbones import TwoBranch, decoder_net, encoder_net
 from vaecollapse.models.base import (
     LOG_2PI,
     GaussianEncoder,
@@ -27,69 +26,6 @@ from vaecollapse.models.base import (
     gaussian_nll,
 )
 from vaecollapse.models.likelihood import gaussian_log_lik
-
-FAMILIES = ("vae", "cvae", "mhvae")
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model (saved in a run's config.json).
-
-    ``sigma`` (VAE/CVAE), ``sigma1``, ``sigma2`` (MHVAE levels): fixed encoder std, or None for a
-    learnable encoder variance (a free vector for ``linear``, an input-dependent head otherwise).
-    """
-
-    family: str
-    backbone: str
-    dim_x: int
-    latent_dim: int
-    dim_y: int = 0
-    hidden: list[int] = field(default_factory=lambda: [256])
-    x_shape: list[int] | None = None
-    y_shape: list[int] | None = None
-    beta: float = 1.0
-    beta1: float = 1.0
-    beta2: float = 1.0
-    eta_enc: float = 1.0
-    eta_dec: float = 1.0
-    sigma: float | None = None
-    sigma1: float | None = None
-    sigma2: float | None = None
-
-    def validate(self) -> ModelConfig:
-        if self.family not in FAMILIES:
-            raise HyperparameterError(f"unknown model {self.family!r}: choose one of {', '.join(FAMILIES)}")
-        if self.backbone not in BACKBONES:
-            raise HyperparameterError(
-                f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
-        if self.family == "cvae" and self.dim_y <= 0:
-            raise HyperparameterError("the CVAE needs paired data (x, y): e.g. mnist:split=quarter")
-        if self.backbone == "resnet18" and self.family != "vae":
-            raise HyperparameterError("the resnet18 backbone is for the VAE (the paper's Fig. 5)")
-        if self.backbone in ("cnn", "resnet18") and self.x_shape is None:
-            raise HyperparameterError(
-                f"the {self.backbone} backbone needs image data (an mnist or idx spec)")
-        if self.latent_dim < 1:
-            raise HyperparameterError(f"latent_dim must be >= 1, got {self.latent_dim}")
-        if any(h < 1 for h in self.hidden):
-            raise HyperparameterError(f"hidden sizes must be >= 1, got {self.hidden}")
-        for name in ("beta", "beta1", "beta2", "eta_enc", "eta_dec"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-                raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("sigma", "sigma1", "sigma2"):
-            v = getattr(self, name)
-            if v is not None and not (math.isfinite(v) and v > 0):
-                raise HyperparameterError(f"{name} must be a finite number > 0, got {v!r}")
-        for name in ("beta", "beta1", "beta2", "eta_enc", "eta_dec", "sigma", "sigma1", "sigma2"):
-            check(name, getattr(self, name), WEIGHT, optional=True)
-        check("latent_dim", self.latent_dim, LATENT_DIM)
-        for h in self.hidden:
-            check("each hidden size", h, HIDDEN)
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _eye(n: int) -> Tensor:
@@ -122,7 +58,8 @@ class LatentModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg.validate()
-        self.prior_logvar = 2 * math.log(cfg.eta_enc)
+        self.hp = cfg.hyperparameters
+        self.prior_logvar = 2 * math.log(self.hp.eta_enc)
 
     @property
     def levels(self) -> list[str]:
@@ -172,9 +109,9 @@ class VAE(LatentModel):
         super().__init__(cfg)
         b, d, h, xs = cfg.backbone, cfg.latent_dim, cfg.hidden, _shape(cfg.x_shape)
         nonlinear = b != "linear"
-        k = GaussianEncoder.out_dim(d, cfg.sigma, nonlinear)
-        self.enc = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k, h), d, cfg.sigma, nonlinear,
-                                   init_sigma=cfg.eta_enc)
+        k = GaussianEncoder.out_dim(d, self.hp.sigma, nonlinear)
+        self.enc = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k, h), d, self.hp.sigma, nonlinear,
+                                   init_sigma=self.hp.eta_enc)
         self.dec = decoder_net(b, d, cfg.dim_x, xs, h)
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -194,14 +131,14 @@ class VAE(LatentModel):
         z = mean + (0.5 * logvar).exp() * _noise(mean, generator)
         t = self.target(x, y)
         n, d = mean.shape
-        eta, v = self.cfg.eta_dec, math.exp(self.prior_logvar)
+        eta, v = self.hp.eta_dec, math.exp(self.prior_logvar)
         recon = (F.mse_loss(self.decode(z, x), t, reduction="sum") * (0.5 / (eta**2 * n))
                  + 0.5 * t.shape[1] * (LOG_2PI + 2 * math.log(eta)))
         kl_d = ((logvar.exp() + mean.square()).sum(0) * (0.5 / (v * n)) - logvar.sum(0) * (0.5 / n)
                 + 0.5 * (self.prior_logvar - 1.0))  # per dimension (free bits need them)
         kl = kl_d.sum()
         post = Posterior("z", mean, logvar, 0.0, self.prior_logvar)
-        return Output(recon + self.cfg.beta * kl, recon, {"z": kl}, [post], kl_dims={"z": kl_d})
+        return Output(recon + self.hp.beta * kl, recon, {"z": kl}, [post], kl_dims={"z": kl_d})
 
     def posteriors(self, x: Tensor, y: Tensor | None = None,
                    generator: torch.Generator | None = None) -> list[Posterior]:
@@ -228,7 +165,7 @@ class VAE(LatentModel):
         t = self.target(x, y)
         offset = self.decoder_offset(x)
         log_px = gaussian_log_lik(self.dec, z, t if offset is None else t - offset,
-                                  self.cfg.eta_dec)
+                                  self.hp.eta_dec)
         per_point = 0.5 * (logvar.double().sum(-1) - d * self.prior_logvar)
         per_sample = 0.5 * (eps.square().sum(-1) - z.square().sum(-1) / math.exp(self.prior_logvar))
         return log_px + per_sample.double() + per_point[:, None]
@@ -237,7 +174,7 @@ class VAE(LatentModel):
         """Linear VAE marginal: x ~ N(0, η_enc² UUᵀ + η_dec² I)."""
         self._need_linear()
         U = self.dec.weight.detach().double()
-        cov = self.cfg.eta_enc**2 * U @ U.T + self.cfg.eta_dec**2 * _eye(U.shape[0])
+        cov = self.hp.eta_enc**2 * U @ U.T + self.hp.eta_dec**2 * _eye(U.shape[0])
         return _gaussian_log_prob(x, torch.zeros(U.shape[0], dtype=torch.float64), cov)
 
 
@@ -254,10 +191,10 @@ class CVAE(VAE):
         b, d, h = cfg.backbone, cfg.latent_dim, cfg.hidden
         xs, ys = _shape(cfg.x_shape), _shape(cfg.y_shape)
         nonlinear = b != "linear"
-        k = GaussianEncoder.out_dim(d, cfg.sigma, nonlinear)
+        k = GaussianEncoder.out_dim(d, self.hp.sigma, nonlinear)
         # encoder f(x) + g(y) (its second half is the log-variance head when input-dependent)
         branches = TwoBranch(encoder_net(b, cfg.dim_x, xs, k, h), encoder_net(b, cfg.dim_y, ys, k, h))
-        self.enc = GaussianEncoder(branches, d, cfg.sigma, nonlinear, init_sigma=cfg.eta_enc)
+        self.enc = GaussianEncoder(branches, d, self.hp.sigma, nonlinear, init_sigma=self.hp.eta_enc)
         # decoder mean h(x) + k(z): for the linear backbone U2 x + U1 z
         self.dec_x = encoder_net(b, cfg.dim_x, xs, cfg.dim_y, h)
         self.dec = decoder_net(b, d, cfg.dim_y, ys, h)
@@ -280,7 +217,7 @@ class CVAE(VAE):
         """Linear CVAE conditional: y | x ~ N(U2 x, η_enc² U1U1ᵀ + η_dec² I)."""
         self._need_linear()
         U1, U2 = self.dec.weight.detach().double(), self.dec_x.weight.detach().double()
-        cov = self.cfg.eta_enc**2 * U1 @ U1.T + self.cfg.eta_dec**2 * _eye(U1.shape[0])
+        cov = self.hp.eta_enc**2 * U1 @ U1.T + self.hp.eta_dec**2 * _eye(U1.shape[0])
         return _gaussian_log_prob(y, x.double() @ U2.T, cov)
 
 
@@ -298,15 +235,15 @@ class MHVAE(LatentModel):
         b, d, h, xs = cfg.backbone, cfg.latent_dim, cfg.hidden, _shape(cfg.x_shape)
         nonlinear = b != "linear"
         inner = "mlp" if nonlinear else "linear"
-        k1 = GaussianEncoder.out_dim(d, cfg.sigma1, nonlinear)
-        k2 = GaussianEncoder.out_dim(d, cfg.sigma2, nonlinear)
-        self.enc1 = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k1, h), d, cfg.sigma1, nonlinear,
-                                    init_sigma=cfg.eta_dec)
-        self.enc2 = GaussianEncoder(encoder_net(inner, d, None, k2, h), d, cfg.sigma2, nonlinear,
-                                    init_sigma=cfg.eta_enc)
+        k1 = GaussianEncoder.out_dim(d, self.hp.sigma1, nonlinear)
+        k2 = GaussianEncoder.out_dim(d, self.hp.sigma2, nonlinear)
+        self.enc1 = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k1, h), d, self.hp.sigma1, nonlinear,
+                                    init_sigma=self.hp.eta_dec)
+        self.enc2 = GaussianEncoder(encoder_net(inner, d, None, k2, h), d, self.hp.sigma2, nonlinear,
+                                    init_sigma=self.hp.eta_enc)
         self.dec2 = decoder_net(inner, d, d, None, h)
         self.dec1 = decoder_net(b, d, cfg.dim_x, xs, h)
-        self.z1_logvar = 2 * math.log(cfg.eta_dec)
+        self.z1_logvar = 2 * math.log(self.hp.eta_dec)
 
     @property
     def levels(self) -> list[str]:
@@ -322,19 +259,19 @@ class MHVAE(LatentModel):
                 generator: torch.Generator | None = None) -> Output:
         m1, lv1, z1, m2, lv2 = self._encode(x, generator)
         z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
-        recon = gaussian_nll(x, self.dec1(z1), self.cfg.eta_dec)
+        recon = gaussian_nll(x, self.dec1(z1), self.hp.eta_dec)
         # E[log q(z1|x) − log p(z1|z2)] with the entropy of q(z1|x) in closed form
         z1_mean_prior = self.dec2(z2)
-        term1 = (gaussian_nll(z1, z1_mean_prior, self.cfg.eta_dec)
+        term1 = (gaussian_nll(z1, z1_mean_prior, self.hp.eta_dec)
                  - 0.5 * (lv1 + 1 + math.log(2 * math.pi)).sum(-1))
         post2 = Posterior("z2", m2, lv2, 0.0, self.prior_logvar)
         kl2_d = post2.kl()
         kl2 = kl2_d.sum(-1)
-        loss = recon + self.cfg.beta1 * term1 + self.cfg.beta2 * kl2
+        loss = recon + self.hp.beta1 * term1 + self.hp.beta2 * kl2
         post1 = Posterior("z1", m1, lv1, z1_mean_prior, self.z1_logvar)
         # term1 per dimension: ½[(z1 − μ(z2))²/η_dec² + log η_dec² − log s1² − 1]
-        term1_d = 0.5 * ((z1 - z1_mean_prior) ** 2 / self.cfg.eta_dec**2
-                         + 2 * math.log(self.cfg.eta_dec) - lv1 - 1)
+        term1_d = 0.5 * ((z1 - z1_mean_prior) ** 2 / self.hp.eta_dec**2
+                         + 2 * math.log(self.hp.eta_dec) - lv1 - 1)
         return Output(loss.mean(), recon.mean(), {"z1": term1.mean(), "z2": kl2.mean()},
                       [post1, post2], kl_dims={"z1": term1_d.mean(0), "z2": kl2_d.mean(0)})
 
@@ -356,7 +293,7 @@ class MHVAE(LatentModel):
         z1f = z1.reshape(n * samples, d)
         m2, lv2 = self.enc2(z1f)
         z2f = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
-        log_px = -gaussian_nll(x[:, None], self.dec1(z1f).reshape(n, samples, -1), self.cfg.eta_dec)
+        log_px = -gaussian_nll(x[:, None], self.dec1(z1f).reshape(n, samples, -1), self.hp.eta_dec)
         log_pz1 = gaussian_log_density(z1f, self.dec2(z2f), self.z1_logvar).reshape(n, samples)
         log_pz2 = gaussian_log_density(z2f, torch.zeros_like(z2f), self.prior_logvar)
         log_q1 = gaussian_log_density(z1, m1[:, None], lv1[:, None])
@@ -368,7 +305,7 @@ class MHVAE(LatentModel):
         """Linear MHVAE marginal: x ~ N(0, U1(η_enc² U2U2ᵀ + η_dec² I)U1ᵀ + η_dec² I)."""
         self._need_linear()
         U1, U2 = self.dec1.weight.detach().double(), self.dec2.weight.detach().double()
-        e, dd = self.cfg.eta_enc**2, self.cfg.eta_dec**2
+        e, dd = self.hp.eta_enc**2, self.hp.eta_dec**2
         cov = U1 @ (e * U2 @ U2.T + dd * _eye(U2.shape[0])) @ U1.T + dd * _eye(U1.shape[0])
         return _gaussian_log_prob(x, torch.zeros(U1.shape[0], dtype=torch.float64), cov)
 

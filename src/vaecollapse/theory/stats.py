@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from vaecollapse.errors import DataError, HyperparameterError
+from vaecollapse.errors import DataError, check_cvae_target
 from vaecollapse.mapped import mappings, release
 from vaecollapse.theory.validation import check_model
 
@@ -223,10 +223,7 @@ def statistics(x, y=None, *, model: str, centre: bool = False,
     """Second moments (float64, uncentred unless ``centre``) and θ for ``model``."""
     check_model(model)
     if model == "cvae":
-        if y is None:
-            raise HyperparameterError(
-                "the CVAE needs a condition x and a target y: use a paired data spec such as "
-                "mnist:split=quarter, synthetic:corr=random or an npz file with arrays x and y")
+        check_cvae_target(model, y is not None)
         m = second_moments(x, y, centre=centre)
         s: CvaeStatistics = cvae_statistics(m.A, m.B, m.C, rcond)
         return Statistics(model, m, s.theta, s.Q, s.rank, K=s.K, rank_x=s.rank_x)

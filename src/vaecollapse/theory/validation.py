@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vaecollapse.config import HYPERPARAMETERS
 from vaecollapse.errors import HyperparameterError
 from vaecollapse.limits import LATENT_DIM, WEIGHT, check
 
@@ -62,9 +63,7 @@ def check_latent_dim(latent_dim) -> int:
     return int(check("latent_dim", int(latent_dim), LATENT_DIM))
 
 
-ACCEPTED = {"vae": ("beta", "eta_enc", "eta_dec", "sigma"),
-            "cvae": ("beta", "eta_enc", "eta_dec", "sigma"),
-            "mhvae": ("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")}
+ACCEPTED = {family: cls.names() for family, cls in HYPERPARAMETERS.items()}  # vaecollapse.config
 # Numerical theory of hierarchies (theory/hierarchy/): more levels, ladder inference,
 # per-level sizes, variances and β's; sigma1=None there means a learnable Σ1.
 HIERARCHY_ACCEPTED = ("levels", "betas", "latent_dims", "inference", "sigmas", "critical",
