@@ -185,6 +185,7 @@ def test_cli_json_plot_and_train_line(tmp_path):
                             "--keep", "5", "--beta", "2", "--eta-dec", "1", "--json", str(js),
                             "--plot", str(png)])
     assert r.exit_code == 0, r.output
+    assert "VAE: keep K = 5 of 8 modes" in r.output and "[bold]" not in r.output  # styled, not markup
     d = json.loads(js.read_text())
     assert set(d) == {"vaecollapse_version", "schema_version", "model", "keep", "max_beta",
                       "max_eta_dec", "max_beta2", "min_beta1", "limiting_mode", "recommendation"}

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vaecollapse.cli.core import app, out, user_errors
 from vaecollapse.cli.inputs import check_model, hyperparameters, theory_statistics
@@ -66,8 +67,9 @@ def advise_command(
 def _print_advice(adv) -> None:
     from vaecollapse.theory.advise import LEVERS
 
-    out.print(f"[bold]{adv.model.upper()}[/]: keep K = {adv.keep} of {adv.latent_dim} modes "
-              f"uncollapsed (rank {adv.rank}); uncollapsed now: {adv.active_now}.", highlight=False)
+    out.print(Text.assemble((adv.model.upper(), "bold"), f": keep K = {adv.keep} of {adv.latent_dim} "
+                            f"modes uncollapsed (rank {adv.rank}); uncollapsed now: {adv.active_now}."),
+              highlight=False)
     t = Table(show_edge=False, header_style="bold")
     for c in ("lever", "value", "set by mode", "note"):
         t.add_column(c)

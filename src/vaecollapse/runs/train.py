@@ -76,7 +76,8 @@ def epoch_metrics(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None, *
                   delta: float, seed: int) -> dict[str, Any]:
     """Per-level collapse metrics on a fixed evaluation subset (noise from its own seed, so that
     evaluating never disturbs the training RNG)."""
-    from vaecollapse.diagnostics import active_units, collect_posteriors, eps_delta_collapse
+    from vaecollapse.diagnostics.collapse import active_units, eps_delta_collapse
+    from vaecollapse.diagnostics.posteriors import collect_posteriors
 
     gen = torch.Generator(device=x.device).manual_seed(seed)
     model.eval()
