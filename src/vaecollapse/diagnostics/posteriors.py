@@ -30,25 +30,20 @@ def as_tensor(a, dtype: torch.dtype | None = None) -> Tensor | None:
     return torch.as_tensor(np.asarray(a), dtype=dtype or torch.get_default_dtype())
 
 
+def _parameters(model) -> list[Tensor]:
+    """A model's parameters; none for a parameter-free callable."""
+    params = getattr(model, "parameters", None)
+    return [] if params is None else list(params())
+
+
 def model_dtype(model) -> torch.dtype | None:
     """The dtype of a model's first floating parameter; None for a parameter-free callable."""
-    params = getattr(model, "parameters", None)
-    if params is None:
-        return None
-    for p in params():
-        if p.is_floating_point():
-            return p.dtype
-    return None
+    return next((p.dtype for p in _parameters(model) if p.is_floating_point()), None)
 
 
 def _model_device(model) -> torch.device | None:
     """The device of a model's first parameter; None for a parameter-free callable."""
-    params = getattr(model, "parameters", None)
-    if params is None:
-        return None
-    for p in params():
-        return p.device
-    return None
+    return next((p.device for p in _parameters(model)), None)
 
 
 def model_inputs(model, x, y=None) -> tuple[Tensor, Tensor | None]:
