@@ -471,7 +471,8 @@ def test_theory_comparison_none_without_closed_form():
 LEVEL_KEYS = {"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
               "active_units_kl_fraction",
               "collapsed_dims"}
-TOP_KEYS = {"levels", "mutual_information", "eps_delta", "n_collapsed", "log_likelihood", "theory"}
+TOP_KEYS = {"vaecollapse_version", "schema_version", "levels", "mutual_information", "eps_delta",
+            "n_collapsed", "log_likelihood", "theory"}
 
 
 @pytest.mark.parametrize("backbone", ["linear", "mlp"])
