@@ -1,0 +1,154 @@
+"""Typed hyperparameters per family (:data:`HYPERPARAMETERS`), validated once when built.
+
+- VAE and CVAE: loss = −log p(target | z) + β · KL(q(z | ·) ‖ N(0, η_enc² I)) with
+  p(target | z) = N(dec(z), η_dec² I); ``sigma`` fixes the encoder std (Σ = σ² I), None makes it
+  learnable.
+- MHVAE (x → z1 → z2): β1 weighs the z1 term E[log q(z1|x) − log p(z1|z2)], β2 the KL of z2
+  against p(z2) = N(0, η_enc² I); p(z1|z2) and p(x|z1) have std η_dec; ``sigma1`` / ``sigma2``
+  fix the encoder std of each level (None: learnable).
+
+Adding a hyperparameter means adding a field to its class (and using it where it acts): every
+list of names (the CLI's, the theory's, the sweeps') is derived from these classes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from vaecollapse.errors import HyperparameterError, UserError
+from vaecollapse.limits import WEIGHT, check
+
+# ------------------------------------------------------------------------------ hyperparameters
+
+
+def _check_hyperparameters(hp) -> None:
+    """Weights (β's, η's) finite and > 0; encoder stds None or finite and > 0; all within
+    :data:`vaecollapse.limits.WEIGHT`."""
+    for f in fields(hp):
+        v = getattr(hp, f.name)
+        if v is None and f.name in hp.STDS:
+            continue
+        if not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                and v > 0):
+            raise HyperparameterError(f"{f.name} must be a finite number > 0, got {v!r}")
+        check(f.name, v, WEIGHT)
+
+
+class _Hyperparameters:
+    """What every family's hyperparameter class shares (its fields are the hyperparameters)."""
+
+    #: the weight (field name) on each latent level's KL term
+    LEVEL_WEIGHTS: ClassVar[dict[str, str]] = {}
+    #: the encoder stds (None = learnable)
+    STDS: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        _check_hyperparameters(self)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def level_weight(self, level: str) -> float:
+        """The β on latent level ``level``'s KL term."""
+        if level not in self.LEVEL_WEIGHTS:
+            raise HyperparameterError(f"no KL weight known for the latent level {level!r}")
+        return getattr(self, self.LEVEL_WEIGHTS[level])
+
+
+@dataclass(frozen=True)
+class _SingleLevel(_Hyperparameters):
+    beta: float = 1.0
+    eta_enc: float = 1.0
+    eta_dec: float = 1.0
+    sigma: float | None = None
+
+    LEVEL_WEIGHTS: ClassVar[dict[str, str]] = {"z": "beta"}
+    STDS: ClassVar[tuple[str, ...]] = ("sigma",)
+
+
+@dataclass(frozen=True)
+class VAEHyperparameters(_SingleLevel):
+    """VAE: ``beta`` β, the weight of KL(q(z|x) ‖ p(z)) in the β-ELBO (1: the ELBO);
+    ``eta_enc`` η_enc, the prior's std, p(z) = N(0, η_enc² I); ``eta_dec`` η_dec, the decoder's
+    std, p(x|z) = N(dec(z), η_dec² I); ``sigma`` σ, a fixed encoder std (unlearnable Σ = σ² I),
+    or None for a learnable encoder variance."""
+
+
+@dataclass(frozen=True)
+class CVAEHyperparameters(_SingleLevel):
+    """CVAE (condition x, target y): as the VAE's, with KL(q(z|x,y) ‖ N(0, η_enc² I)) weighted by
+    ``beta`` and p(y|x,z) = N(h(x) + k(z), η_dec² I); ``sigma``: fixed encoder std or None
+    (learnable)."""
+
+
+@dataclass(frozen=True)
+class MHVAEHyperparameters(_Hyperparameters):
+    """Two-latent Markovian hierarchical VAE: ``beta1`` β1 weighs the z1 term
+    E[log q(z1|x) − log p(z1|z2)], ``beta2`` β2 the KL of q(z2|z1) against p(z2) =
+    N(0, η_enc² I); ``eta_enc`` η_enc is the top prior's std, ``eta_dec`` η_dec the std of
+    p(z1|z2) and p(x|z1); ``sigma1``, ``sigma2``: fixed encoder stds of z1 and z2, or None
+    (learnable)."""
+
+    beta1: float = 1.0
+    beta2: float = 1.0
+    eta_enc: float = 1.0
+    eta_dec: float = 1.0
+    sigma1: float | None = None
+    sigma2: float | None = None
+
+    LEVEL_WEIGHTS: ClassVar[dict[str, str]] = {"z1": "beta1", "z2": "beta2"}
+    STDS: ClassVar[tuple[str, ...]] = ("sigma1", "sigma2")
+
+
+Hyperparameters = VAEHyperparameters | CVAEHyperparameters | MHVAEHyperparameters
+
+#: family → its hyperparameter class (the families' one list)
+HYPERPARAMETERS: dict[str, type] = {"vae": VAEHyperparameters, "cvae": CVAEHyperparameters,
+                                    "mhvae": MHVAEHyperparameters}
+FAMILIES = tuple(HYPERPARAMETERS)
+#: every family's hyperparameter names, each once
+HYPERPARAMETER_NAMES = tuple(dict.fromkeys(n for c in HYPERPARAMETERS.values() for n in c.names()))
+
+
+def check_family(family: str) -> str:
+    if family not in FAMILIES:
+        raise UserError(f"unknown model {family!r}: choose one of {', '.join(FAMILIES)}")
+    return family
+
+
+def _and(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def hyperparameter_options(family: str, options: dict[str, Any],
+                           name: Callable[[str], str] = str) -> dict[str, Any]:
+    """The family's hyperparameters from ``options`` (None or absent: the default), in its
+    class's order, unchecked (the theory accepts per-dimension σ's). A value given for another
+    family's hyperparameter is an error naming whose it is (``name(n)`` spells the name ``n``
+    in it: e.g. the CLI's flag)."""
+    cls = HYPERPARAMETERS[check_family(family)]
+    given = {k for k, v in options.items() if v is not None}
+    unknown = sorted(given - set(HYPERPARAMETER_NAMES))
+    if unknown:
+        raise HyperparameterError(f"unknown hyperparameter(s) {', '.join(map(name, unknown))}")
+    foreign = [n for n in HYPERPARAMETER_NAMES if n in given and n not in cls.names()]
+    if foreign:
+        owners = _and(f.upper() for f, c in HYPERPARAMETERS.items() if foreign[0] in c.names())
+        raise HyperparameterError(f"the {family.upper()} takes {_and(map(name, cls.names()))}, "
+                                  f"not {_and(map(name, foreign))} ({name(foreign[0])} is for "
+                                  f"the {owners})")
+    defaults = {f.name: f.default for f in fields(cls)}
+    return {n: defaults[n] if options.get(n) is None else options[n] for n in cls.names()}
+
+
+def hyperparameters(family: str, **options) -> Hyperparameters:
+    """The validated hyperparameters of ``family`` (see :func:`hyperparameter_options`)."""
+    return HYPERPARAMETERS[check_family(family)](**hyperparameter_options(family, options))

@@ -1,0 +1,98 @@
+"""A run's :class:`~vaecollapse.config.TrainConfig` from options (the `train` command's, a
+sweep's, an experiment's): the data spec is loaded once, to size the model, and handed on."""
+
+from __future__ import annotations
+
+from vaecollapse.config.hyperparameters import HYPERPARAMETER_NAMES, check_family, hyperparameters
+from vaecollapse.config.settings import ModelConfig, TrainConfig
+from vaecollapse.errors import UserError, check_cvae_target
+
+# ------------------------------------------------------------------------------ from options
+
+
+def load_dataset(spec: str, datasets: dict | None = None):
+    """The data set of ``spec``, loaded once per ``datasets`` (a dict shared by the steps of one
+    run or one sweep check: spec → Dataset); without it, loaded afresh."""
+    from vaecollapse.data import load
+
+    if datasets is None:
+        return load(spec)
+    if spec not in datasets:
+        datasets[spec] = load(spec)
+    return datasets[spec]
+
+
+def run_dataset(spec: str, family: str, datasets: dict | None = None):
+    """The data set of ``spec`` for ``family`` (the CVAE needs its target y)."""
+    ds = load_dataset(spec, datasets)
+    check_cvae_target(family, ds.y is not None, spec)
+    return ds
+
+
+def y_shape_for(split: str | None) -> list[int] | None:
+    """Image shape of the CVAE target: the three quarters as channels, or the bottom half."""
+    return {"quarter": [3, 14, 14], "half": [14, 28]}.get(split or "")
+
+
+def model_config_for(dataset, family: str, backbone: str, latent_dim: int, *, hidden=(256,),
+                     **hyperparameter_values) -> ModelConfig:
+    """A ModelConfig whose input sizes and image shapes match ``dataset``; hyperparameters by
+    name (flat)."""
+    cvae = family == "cvae"
+    return ModelConfig.of(family, backbone, dataset.dim_x, latent_dim,
+                          dim_y=dataset.dim_y if cvae else 0, hidden=hidden,
+                          x_shape=list(dataset.x_shape) if dataset.x_shape else None,
+                          y_shape=y_shape_for(dataset.split) if cvae else None,
+                          **hyperparameter_values)
+
+
+def parse_hidden(hidden) -> list[int]:
+    """'256' or '256,128' (or a list) → hidden layer sizes."""
+    if isinstance(hidden, list | tuple):
+        sizes = [int(h) for h in hidden]
+    else:
+        try:
+            sizes = [int(t) for t in str(hidden).split(",") if t.strip()]
+        except ValueError:
+            raise UserError(f"hidden takes layer sizes separated by commas, got {hidden!r}") from None
+    if not sizes or any(h < 1 for h in sizes):
+        raise UserError(f"hidden sizes must be whole numbers >= 1, got {hidden!r}")
+    return sizes
+
+
+EVALUATION_OPTIONS = ("eval_points", "eval_data", "eval_seed", "epsilon", "delta",
+                      "diagnostics_is_samples")
+
+
+def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str = "mnist",
+                        latent_dim: int = 16, hidden="256", epochs: int | None = None,
+                        lr: float = 1e-3, schedule: str = "constant", batch_size: int = 128,
+                        clip=None, seed: int = 0, device: str = "auto", kl_warmup: int = 0,
+                        kl_cycles: int = 0, kl_cycle_ratio: float = 0.5, free_bits=None,
+                        datasets: dict | None = None, **options) -> TrainConfig:
+    """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
+    and the paper's experiments). Loads the data spec to size the model (into ``datasets``, when
+    given, so that the run reuses it). ``options`` holds the family's hyperparameters by name
+    (:data:`HYPERPARAMETERS`; None = default) and may set TrainConfig's evaluation settings
+    (:data:`EVALUATION_OPTIONS`)."""
+    check_family(model)
+    hp_values = {k: options.pop(k) for k in HYPERPARAMETER_NAMES if k in options}
+    hp = hyperparameters(model, **hp_values)
+    unknown = set(options) - set(EVALUATION_OPTIONS)
+    if unknown:
+        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    ds = run_dataset(data, model, datasets)
+    if options.get("eval_data"):
+        ev = run_dataset(options["eval_data"], model, datasets)
+        if (ds.dim_x, ds.dim_y) != (ev.dim_x, ev.dim_y):
+            raise UserError(f"the evaluation data {ev.spec!r} has dimensions (x {ev.dim_x}, "
+                            f"y {ev.dim_y}) unlike the training data {ds.spec!r} (x {ds.dim_x}, "
+                            f"y {ds.dim_y})")
+    mcfg = model_config_for(ds, model, backbone, int(latent_dim), hidden=parse_hidden(hidden),
+                            **hp.to_dict())
+    return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
+                       schedule=schedule, batch_size=int(batch_size), clip=clip, seed=int(seed),
+                       device=device, kl_warmup=int(kl_warmup), kl_cycles=int(kl_cycles),
+                       kl_cycle_ratio=float(kl_cycle_ratio),
+                       free_bits=None if free_bits is None else float(free_bits),
+                       **options).validate()

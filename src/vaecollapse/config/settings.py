@@ -1,0 +1,212 @@
+"""The model and training configurations (:class:`ModelConfig`, :class:`TrainConfig`) and how
+a run's ``config.json`` is read back (``schema_version``; the older flat layout is migrated)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vaecollapse.config.hyperparameters import (
+    FAMILIES,
+    HYPERPARAMETER_NAMES,
+    HYPERPARAMETERS,
+    Hyperparameters,
+    hyperparameters,
+)
+from vaecollapse.errors import HyperparameterError, UserError, check_cvae_target
+from vaecollapse.limits import HIDDEN, LATENT_DIM, check
+
+#: version of the config.json layout (1: hyperparameters nested under model.hyperparameters;
+#: files without it are the older flat layout, migrated on read)
+SCHEMA_VERSION = 1
+
+BACKBONES = ("linear", "mlp", "cnn", "resnet18")
+SCHEDULES = ("constant", "cosine")
+
+
+# ------------------------------------------------------------------------------ model
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model (saved in a run's config.json): the family, the
+    backbone, input sizes and image shapes, the MLP hidden sizes, and the family's
+    ``hyperparameters`` (None: its defaults)."""
+
+    family: str
+    backbone: str
+    dim_x: int
+    latent_dim: int
+    dim_y: int = 0
+    hidden: list[int] = field(default_factory=lambda: [256])
+    x_shape: list[int] | None = None
+    y_shape: list[int] | None = None
+    hyperparameters: Hyperparameters | None = None
+
+    def __post_init__(self):
+        if self.hyperparameters is None and self.family in HYPERPARAMETERS:
+            self.hyperparameters = HYPERPARAMETERS[self.family]()
+
+    @classmethod
+    def of(cls, family: str, backbone: str, dim_x: int, latent_dim: int, *, dim_y: int = 0,
+           hidden=(256,), x_shape=None, y_shape=None, **hyperparameter_values) -> ModelConfig:
+        """A validated ModelConfig with the hyperparameters given by name (flat)."""
+        return cls(family=family, backbone=backbone, dim_x=dim_x, latent_dim=latent_dim,
+                   dim_y=dim_y, hidden=list(hidden), x_shape=x_shape, y_shape=y_shape,
+                   hyperparameters=hyperparameters(family, **hyperparameter_values)).validate()
+
+    def validate(self) -> ModelConfig:
+        if self.family not in FAMILIES:
+            raise HyperparameterError(f"unknown model {self.family!r}: choose one of {', '.join(FAMILIES)}")
+        if self.backbone not in BACKBONES:
+            raise HyperparameterError(
+                f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
+        if type(self.hyperparameters) is not HYPERPARAMETERS[self.family]:
+            raise HyperparameterError(
+                f"the {self.family.upper()} takes {HYPERPARAMETERS[self.family].__name__}, got "
+                f"{type(self.hyperparameters).__name__}")
+        check_cvae_target(self.family, self.dim_y > 0)
+        if self.backbone == "resnet18" and self.family != "vae":
+            raise HyperparameterError("the resnet18 backbone is for the VAE (the paper's Fig. 5)")
+        if self.backbone in ("cnn", "resnet18") and self.x_shape is None:
+            raise HyperparameterError(
+                f"the {self.backbone} backbone needs image data (an mnist or idx spec)")
+        if self.latent_dim < 1:
+            raise HyperparameterError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if any(h < 1 for h in self.hidden):
+            raise HyperparameterError(f"hidden sizes must be >= 1, got {self.hidden}")
+        check("latent_dim", self.latent_dim, LATENT_DIM)
+        for h in self.hidden:
+            check("each hidden size", h, HIDDEN)
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------ training
+
+
+@dataclass
+class TrainConfig:
+    """Training settings. ``clip``: maximum gradient norm (None = no clipping). ``schedule``:
+    ``constant`` learning rate, or ``cosine`` annealing from ``lr`` to 0 over all steps (lets
+    stochastic training settle on the optimum, e.g. to check a closed form).
+
+    Evaluation (per-epoch metrics and the final diagnostics) uses ``eval_points`` points drawn
+    at random from ``eval_data`` (default: the training data, e.g. ``mnist:part=test`` for a
+    held-out part) with ``eval_seed`` — the same points for every run that shares them, whatever
+    its training seed (:func:`vaecollapse.data.evaluation_index`)."""
+
+    data: str
+    model: ModelConfig
+    epochs: int = 20
+    lr: float = 1e-3
+    schedule: str = "constant"
+    batch_size: int = 128
+    clip: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    eval_points: int = 2000
+    eval_data: str | None = None
+    eval_seed: int = 0
+    epsilon: float = 1e-2
+    delta: float = 0.05
+    diagnostics_is_samples: int = 100
+    # remedies for collapse (vaecollapse.mitigations): KL warm-up over kl_warmup epochs (Bowman
+    # et al. 2016), kl_cycles cyclical annealing cycles ramping over kl_cycle_ratio of each (Fu
+    # et al. 2019), a per-dimension KL floor of free_bits nats (Kingma et al. 2016)
+    kl_warmup: int = 0
+    kl_cycles: int = 0
+    kl_cycle_ratio: float = 0.5
+    free_bits: float | None = None
+
+    def validate(self) -> TrainConfig:
+        from vaecollapse import limits, mitigations
+
+        self.model.validate()
+        mitigations.validate(self)
+        if self.epochs < 1:
+            raise HyperparameterError(f"epochs must be >= 1, got {self.epochs}")
+        if not (0 < self.lr < 1e30):
+            raise HyperparameterError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            raise HyperparameterError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
+                                      f"{self.schedule!r}")
+        if self.batch_size < 1:
+            raise HyperparameterError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.clip is not None and not (self.clip > 0 and math.isfinite(self.clip)):
+            raise HyperparameterError(f"clip must be a finite number > 0, got {self.clip}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise HyperparameterError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if not (0 < self.delta < 1):
+            raise HyperparameterError(f"delta must be in (0, 1), got {self.delta}")
+        limits.check("epochs", self.epochs, limits.EPOCHS)
+        limits.check("batch_size", self.batch_size, limits.BATCH_SIZE)
+        limits.check("seed", self.seed, limits.SEED)
+        limits.check("eval_points", self.eval_points, limits.POINTS)
+        limits.check("diagnostics_is_samples", self.diagnostics_is_samples, limits.IS_SAMPLES)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """config.json's content (without its runtime entry), with ``schema_version``."""
+        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """From :meth:`to_dict`'s form, or an older config.json's (migrated)."""
+        return from_json(d, "run configuration")
+
+
+# ------------------------------------------------------------------------------ from JSON
+
+
+def migrate(data: Any) -> Any:
+    """A config.json object in the current layout: files without ``schema_version`` (flat
+    ``beta``, ``beta1``, … keys in ``model``) get their family's hyperparameters nested under
+    ``model.hyperparameters`` (the other family's keys, which the old layout always wrote, are
+    dropped) and the current schema_version. Anything else is returned unchanged."""
+    if not isinstance(data, dict) or "schema_version" in data or not isinstance(
+            data.get("model"), dict) or "hyperparameters" in data["model"]:
+        return data
+    model = dict(data["model"])
+    flat = {n: model.pop(n) for n in HYPERPARAMETER_NAMES if n in model}
+    family = model.get("family")
+    if family in HYPERPARAMETERS:
+        model["hyperparameters"] = {n: flat[n] for n in HYPERPARAMETERS[family].names() if n in flat}
+    return {"schema_version": SCHEMA_VERSION, **data, "model": model}
+
+
+def from_json(data: Any, where: str) -> TrainConfig:
+    """A validated TrainConfig from a config.json object (its ``runtime`` entry ignored; an old
+    layout migrated); every key and type is checked, a wrong one is a UserError naming ``where``
+    (see :func:`vaecollapse.records.typed`)."""
+    from vaecollapse.records import CorruptFile, typed
+
+    data = migrate(data)
+    if not isinstance(data, dict):
+        raise CorruptFile(f"{where}: the file must be a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise CorruptFile(f"{where}: schema_version {version!r} is not one this version reads "
+                          f"({SCHEMA_VERSION})")
+    data = {k: v for k, v in data.items() if k not in ("runtime", "schema_version")}
+    model = data.get("model")
+    if not isinstance(model, dict):
+        raise CorruptFile(f"{where}: model must be a JSON object, got {model!r}")
+    family = model.get("family")
+    if family not in FAMILIES:
+        raise CorruptFile(f"{where}: model.family must be one of {', '.join(FAMILIES)}, got "
+                          f"{family!r}")
+    model = dict(model)
+    hp = model.pop("hyperparameters", {})
+    try:
+        hp_obj = typed(HYPERPARAMETERS[family], hp, where, prefix="model.hyperparameters.")
+        cfg = typed(TrainConfig, {**data, "model": model}, where)
+        cfg.model.hyperparameters = hp_obj
+        return cfg.validate()
+    except CorruptFile:
+        raise
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
