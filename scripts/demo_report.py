@@ -14,7 +14,7 @@ def main(out: Path) -> None:
         return json.loads((out / name).read_text())
 
     lines = ["# vaecollapse demo: closed-form collapse predictions on bundled MNIST", "",
-             "Linear models, global optima from theory.md; no training involved.", "",
+             "Linear models, global optima from docs/theory.md; no training involved.", "",
              "## Input–output correlation and collapse (CVAE, quarter split; cf. paper Fig. 3a)",
              "", "η_enc = η_dec = 0.5, β = 1, latent 16. A mode collapses iff θ_i (eigenvalue of",
              "E = B − CᵀA⁺C) < βη_dec² = 0.25.", "",

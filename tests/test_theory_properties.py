@@ -606,7 +606,7 @@ def test_cvae_loss_is_scaled_negative_beta_elbo(seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mhvae_loss_is_scaled_negative_beta_elbo(seed):
-    """theory.md §4: −ELBO = −E log p(x|z1) + β1 E[log q(z1|x) − log p(z1|z2)]
+    """docs/theory.md §4: −ELBO = −E log p(x|z1) + β1 E[log q(z1|x) − log p(z1|z2)]
     + β2 E_{q(z1|x)} KL(q(z2|z1) ‖ p(z2)); general (non-diagonal) W2, U2 and per-dimension σ's.
     The β1 term is −H(q(z1|x)) + E[−log p(z1|z2)]: ×2η_dec² its constant is β1η_dec²d(log η_dec² − 1)."""
     rng = np.random.default_rng(80 + seed)

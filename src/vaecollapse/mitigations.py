@@ -17,7 +17,7 @@ The objective is recombined from the terms the model returns: −log p(target|z)
 plus, per level, w(t) · β_level · Σ_i floor(KL_i) with the per-dimension batch means
 ``Output.kl_dims``. Without any remedy the model's own loss is used unchanged.
 
-Theory (the linear models, theory.md §2–§3): the global optimum of the β-ELBO does not depend on
+Theory (the linear models, docs/theory.md §2–§3): the global optimum of the β-ELBO does not depend on
 the path taken to it, so warm-up and cyclical schedules — which end at the full weight — end at
 the same collapsed modes as plain training. Free bits change the objective itself: a mode whose
 plain optimum is collapsed keeps exactly λ nats (more would cost β per nat, less gains nothing).

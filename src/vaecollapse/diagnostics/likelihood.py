@@ -24,7 +24,7 @@ def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: i
                               generator: torch.Generator | None = None,
                               on_progress: Callable[[int, int], None] | None = None
                               ) -> dict[str, Any]:
-    """Importance-sampled log-likelihood with the encoder as proposal (theory.md §6):
+    """Importance-sampled log-likelihood with the encoder as proposal (docs/theory.md §6):
 
         log p(t_n) ≈ logmeanexp_s w_ns = logsumexp_s w_ns − log S,
         w_ns = log p(t_n, z_s) − log q(z_s | ·),   z_s ~ q,

@@ -9,7 +9,7 @@ reconstruction term is exactly −log p(target | z):
 - MHVAE: −log p(x|z1) + β1 · E[log q(z1|x) − log p(z1|z2)] + β2 · KL(q(z2|z1) ‖ N(0, η_enc² I)),
          p(z1|z2) = N(μ(z2), η_dec² I), z1 ~ q(z1|x), z2 ~ q(z2|z1)
 
-(theory.md's population losses are this × 2η_dec², constants dropped: same optimum.)
+(docs/theory.md's population losses are this × 2η_dec², constants dropped: same optimum.)
 
 **Protocol for diagnostics** (works for any user model too): a callable that maps a batch to a
 list of :class:`Posterior` — per latent level the posterior mean and log-variance, and the prior it

@@ -76,7 +76,7 @@ class LatentModel(nn.Module):
             raise HyperparameterError("this quantity exists only for the linear backbone")
 
     def linear_weights(self) -> dict[str, Tensor]:
-        """The theory's matrices and encoder stds of a linear model (names as in theory.md:
+        """The theory's matrices and encoder stds of a linear model (names as in docs/theory.md:
         VAE W, U, sigma; CVAE W1, W2, U1, U2, sigma; MHVAE W1, W2, U1, U2, sigma1, sigma2)."""
         self._need_linear()
         out = {}
@@ -278,7 +278,7 @@ class MHVAE(LatentModel):
     def posteriors(self, x: Tensor, y: Tensor | None = None,
                    generator: torch.Generator | None = None) -> list[Posterior]:
         """z1: q(z1|x) against p(z1|z2) at z2 ~ q(z2|z1); z2: q(z2|z1) at z1 ~ q(z1|x) against
-        p(z2) (theory.md §6)."""
+        p(z2) (docs/theory.md §6)."""
         m1, lv1, z1, m2, lv2 = self._encode(x, generator)
         z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
         return [Posterior("z1", m1, lv1, self.dec2(z2), self.z1_logvar),

@@ -1,6 +1,6 @@
 """Theory engine: data statistics, closed-form optima, exact losses and a numerical oracle.
 
-Pure functions of arrays, float64, no I/O (theory.md is the specification). The closed forms
+Pure functions of arrays, float64, no I/O (docs/theory.md is the specification). The closed forms
 are numpy only; the numerical solver (torch) is imported on first use, so that ``predict`` does
 not pay torch's import time.
 

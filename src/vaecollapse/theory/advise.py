@@ -1,6 +1,6 @@
 """From diagnosis to cure: how far each lever may go while K modes stay uncollapsed.
 
-Every threshold is read off the theorems' collapse conditions (theory.md §2–§4), mode by mode,
+Every threshold is read off the theorems' collapse conditions (docs/theory.md §2–§4), mode by mode,
 then combined by counting: if mode i is uncollapsed exactly when a lever v is on one side of its
 own critical value v_i, the number of uncollapsed modes at v is #{i : v on the good side of v_i},
 so the extreme v that keeps at least K modes is the K-th best of the v_i. Per model (θ sorted
@@ -277,7 +277,7 @@ def train_line(model: str, data: str, latent_dim: int, hp: dict, backbone: str =
 def active_grid(stats: Statistics, latent_dim: int, hp: dict, x_name: str, xs, y_name: str,
                 ys) -> np.ndarray:
     """Uncollapsed modes of the closed-form optimum on the grid ``ys`` × ``xs`` (rows: y) of two
-    hyperparameters, the others held — vectorised over the grid (theory.md §2–§4)."""
+    hyperparameters, the others held — vectorised over the grid (docs/theory.md §2–§4)."""
     d = latent_dim
     theta = np.zeros(d)
     theta[:min(d, stats.theta.size)] = stats.theta[:d]

@@ -1,4 +1,4 @@
-"""Closed-form global optima of the linear models, per latent mode (theory.md §2–§4).
+"""Closed-form global optima of the linear models, per latent mode (docs/theory.md §2–§4).
 
 Pure, vectorised numpy functions of the mode statistics θ and the hyperparameters. Every argument
 broadcasts, so a hyperparameter may be an array (one value per mode, or a grid) — that is how
@@ -21,7 +21,7 @@ def _sqrt_pos(v) -> Array:
 
 
 def vae_learnable(theta, beta, eta_enc, eta_dec) -> dict[str, Array]:
-    """Linear VAE with learnable Σ (theory.md §2a; Lucas et al. 2019).
+    """Linear VAE with learnable Σ (docs/theory.md §2a; Lucas et al. 2019).
 
     ω_i = √max(0, θ_i² − βη_dec²)/η_enc,  λ_i = η_enc √max(0, θ_i² − βη_dec²)/θ_i,
     σ_i = √β η_enc η_dec / θ_i if θ_i ≥ √β η_dec else η_enc. Mode i collapses iff θ_i < √β η_dec.

@@ -1,4 +1,4 @@
-"""Exact population losses of the linear models, written from raw second moments (theory.md).
+"""Exact population losses of the linear models, written from raw second moments (docs/theory.md).
 
 Each loss is (negative β-ELBO) × 2η_dec², averaged over the data, additive constants dropped;
 it depends on the data only through A = E[xxᵀ] (and B = E[yyᵀ], C = E[xyᵀ] for the CVAE), so it
@@ -61,7 +61,7 @@ def _recon(U: Tensor, W: Tensor, A: Tensor) -> Tensor:
 
 
 def vae_loss(W, U, sigma, A, beta, eta_enc, eta_dec) -> Tensor:
-    """L(W,U,Σ) = E‖UWx − x‖² + tr(UΣUᵀ) + βc²(E‖Wx‖² + tr Σ) − βη_dec² log|Σ|  (theory.md §2)."""
+    """L(W,U,Σ) = E‖UWx − x‖² + tr(UΣUᵀ) + βc²(E‖Wx‖² + tr Σ) − βη_dec² log|Σ|  (docs/theory.md §2)."""
     W, U, sigma, A = (as_tensor(v) for v in (W, U, sigma, A))
     beta, eta_enc, eta_dec = _hp(beta), _hp(eta_enc), _hp(eta_dec)
     c2 = (eta_dec / eta_enc) ** 2
@@ -88,7 +88,7 @@ def cvae_loss(W1, W2, U1, U2, sigma, A, B, C, beta, eta_enc, eta_dec) -> Tensor:
 
 
 def mhvae_loss(W1, W2, U1, U2, sigma1, sigma2, A, beta1, beta2, eta_enc, eta_dec) -> Tensor:
-    """Theorem 3/5's objective (theory.md §4), with M := E[z1 z1ᵀ] = W1AW1ᵀ + Σ1:
+    """Theorem 3/5's objective (docs/theory.md §4), with M := E[z1 z1ᵀ] = W1AW1ᵀ + Σ1:
     L = E‖U1W1x − x‖² + tr(U1Σ1U1ᵀ) + β1[tr((U2W2 − I) M (U2W2 − I)ᵀ) + tr(U2Σ2U2ᵀ)]
         + β2c²[tr(W2 M W2ᵀ) + tr Σ2] − β1η_dec² log|Σ1| − β2η_dec² log|Σ2|."""
     W1, W2, U1, U2, sigma1, sigma2, A = (

@@ -1,4 +1,4 @@
-"""The exact population losses of theory.md at the closed-form optima, in the mode basis (numpy).
+"""The exact population losses of docs/theory.md at the closed-form optima, in the mode basis (numpy).
 
 At the closed forms every weight matrix is diagonal in the data's eigenbasis (P of A for the
 VAE / MHVAE, Q of E for the CVAE), so the losses of ``theory.losses`` reduce to sums over modes.
@@ -15,7 +15,7 @@ import numpy as np
 
 def vae_mode_loss(trace: float, theta, lam, omega, sigma, present, beta: float, eta_enc: float,
                   eta_dec: float) -> float:
-    """VAE at W = diag(λ/θ) Pᵀ, U = P diag(ω), Σ = diag σ² (theory.md §2), trace = tr A:
+    """VAE at W = diag(λ/θ) Pᵀ, U = P diag(ω), Σ = diag σ² (docs/theory.md §2), trace = tr A:
 
         L = tr A + Σ_i [p_i ω_i²(λ_i² + σ_i²) − 2 λ_i θ_i ω_i + βc²(λ_i² + σ_i²) − βη_dec² log σ_i²].
 
@@ -30,7 +30,7 @@ def vae_mode_loss(trace: float, theta, lam, omega, sigma, present, beta: float, 
 
 def mhvae_mode_loss(trace: float, theta, lam, omega, sigma1: float, sigma2, present,
                     beta1: float, beta2: float, eta_enc: float, eta_dec: float) -> float:
-    """MHVAE (theory.md §4) at W1 = diag(λ/θ) Pᵀ, U2 = diag ω, Σ1 = σ1² I, Σ2 = diag σ2², with
+    """MHVAE (docs/theory.md §4) at W1 = diag(λ/θ) Pᵀ, U2 = diag ω, Σ1 = σ1² I, Σ2 = diag σ2², with
     the conditional optima U1 = P diag(u), u = θλ/m, and W2 = diag(w), w = β1ω/(β1ω² + β2c²),
     where m = λ² + σ1² is E[z1 z1ᵀ] = diag m; trace = tr A:
 

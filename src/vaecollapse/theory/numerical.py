@@ -1,4 +1,4 @@
-"""Deterministic numerical minimisation of the exact population losses (theory.md §5).
+"""Deterministic numerical minimisation of the exact population losses (docs/theory.md §5).
 
 The oracle for every closed form, and the "numerical theory" for cases without one (e.g. the
 MHVAE with both encoder variances learnable). Method: damped Newton (Levenberg–Marquardt on the

@@ -163,7 +163,7 @@ def solve_mhvae(stats: Statistics, latent_dim: int, *, beta1: float = 1.0, beta2
     if sigma1 is None:
         raise HyperparameterError(
             "the MHVAE closed forms need a fixed z1 encoder std: pass sigma1 (e.g. 0.5); a "
-            "learnable Σ1 has no closed form (see theory.md §5)")
+            "learnable Σ1 has no closed form (see docs/theory.md §5)")
     s1 = check_sigma("sigma1", sigma1, d)
     if not np.allclose(s1, s1[0], rtol=1e-12, atol=0):
         raise HyperparameterError("the MHVAE closed forms take one sigma1 for all dimensions")

@@ -1,4 +1,4 @@
-"""Data statistics of theory.md §1, in float64.
+"""Data statistics of docs/theory.md §1, in float64.
 
 Conventions: second moments are **uncentred** by default (the theory's bias-free setting);
 ``centre=True`` subtracts the mean first (the theory then applies to covariances).
