@@ -337,3 +337,18 @@ def test_inputs_changed_in_place_after_update():
         hidden.mul_(2.0)
     with pytest.raises(RuntimeError, match="changed in place"):
         mon.compute()
+
+
+@pytest.mark.parametrize("prior", [(0.0, 0.0), (0.3, 0.0), (0.0, -0.7), (1.5, 2.0)])
+@pytest.mark.parametrize("logvar_shape", [(300, 7), (7,)])
+def test_in_place_kl_is_posterior_kl_bit_for_bit(prior, logvar_shape):
+    """The monitor's in-place KL is Posterior.kl exactly (so its ε counts equal diagnose's)."""
+    from vaecollapse.monitor import _kl
+
+    g = torch.Generator().manual_seed(11)
+    mean = 3 * torch.randn(300, 7, generator=g, dtype=torch.float64)
+    logvar = 2 * torch.randn(*logvar_shape, generator=g, dtype=torch.float64)
+    post = Posterior("z", mean, logvar, *prior)
+    got, want = _kl(post), post.kl()
+    assert got.shape == (300, 7)
+    assert torch.equal(got, want.expand(300, 7))

@@ -157,7 +157,7 @@ class CollapseMonitor:
     def _reduce(self, s: _Level, post: Posterior) -> None:
         """Add a block of points to the level's running sums (the KL in float64)."""
         post = _to(post, s.device)
-        kl = post.kl()
+        kl = _kl(post)
         if s.shift is None:
             s.shift = post.mean.mean(0)
         s.n += post.mean.shape[0]
@@ -206,6 +206,22 @@ def _hold(v) -> tuple[Tensor, int | None]:
     if v.is_leaf or (v._base is not None and v._base.is_leaf):
         return v.detach().clone(), None
     return v.detach(), v._version
+
+
+def _kl(post: Posterior) -> Tensor:
+    """``post.kl()`` bit for bit, with two temporaries instead of six: the same floating-point
+    operations in the same order, done in place, ½[((s² + (μ − m)²)/v − 1) − log s² + log v]."""
+    if isinstance(post.prior_mean, Tensor) or isinstance(post.prior_logvar, Tensor):
+        return post.kl()
+    diff = post.mean if post.prior_mean == 0 else post.mean - post.prior_mean
+    kl = post.logvar.exp()
+    kl = kl.add_(diff.square()) if kl.shape == diff.shape else kl + diff.square()
+    if post.prior_logvar != 0:
+        kl.div_(torch.as_tensor(post.prior_logvar, dtype=kl.dtype, device=kl.device).exp())
+    kl.sub_(1.0).sub_(post.logvar)
+    if post.prior_logvar != 0:
+        kl.add_(post.prior_logvar)
+    return kl.mul_(0.5)
 
 
 def _to(post: Posterior, device: torch.device) -> Posterior:
