@@ -312,3 +312,44 @@ def test_diagnose_reports_progress():
     ll = [c for c in calls if c[0] == "log-likelihood"]
     done = [c[1] for c in ll]  # points done, chunk by chunk (chunks sized by a memory budget)
     assert done and done[-1] == 40 and done == sorted(done) and all(c[2] == 40 for c in ll)
+
+
+def test_inputs_changed_in_place_after_update():
+    """Staged batches are not altered by the caller's later in-place changes: a parameter (and
+    an expanded view of one) is copied, so the result equals diagnose on the values at update
+    time; an intermediate result overwritten in place before it is read is refused, not used."""
+    torch.manual_seed(3)
+    mean = torch.randn(40, 4)
+    logvar = torch.nn.Parameter(torch.randn(4))
+    expected = CollapseMonitor()
+    expected.update([Posterior("z", mean.clone(), logvar.detach().clone().expand(40, -1))])
+    mon = CollapseMonitor()
+    mon.update([Posterior("z", mean, logvar.expand(40, -1))])
+    with torch.no_grad():
+        logvar.add_(5.0)  # an optimiser step
+        mean.mul_(3.0)  # mean is a leaf (no grad): copied too
+    assert mon.compute() == expected.compute()
+
+    w = torch.randn(4, 4, requires_grad=True)
+    hidden = torch.randn(40, 4) @ w  # an intermediate result: held by reference
+    mon = CollapseMonitor()
+    mon.update([Posterior("z", hidden, torch.zeros(40, 4))])
+    with torch.no_grad():
+        hidden.mul_(2.0)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        mon.compute()
+
+
+@pytest.mark.parametrize("prior", [(0.0, 0.0), (0.3, 0.0), (0.0, -0.7), (1.5, 2.0)])
+@pytest.mark.parametrize("logvar_shape", [(300, 7), (7,)])
+def test_in_place_kl_is_posterior_kl_bit_for_bit(prior, logvar_shape):
+    """The monitor's in-place KL is Posterior.kl exactly (so its ε counts equal diagnose's)."""
+    from vaecollapse.monitor import _kl
+
+    g = torch.Generator().manual_seed(11)
+    mean = 3 * torch.randn(300, 7, generator=g, dtype=torch.float64)
+    logvar = 2 * torch.randn(*logvar_shape, generator=g, dtype=torch.float64)
+    post = Posterior("z", mean, logvar, *prior)
+    got, want = _kl(post), post.kl()
+    assert got.shape == (300, 7)
+    assert torch.equal(got, want.expand(300, 7))

@@ -18,10 +18,12 @@ Every count and sum is exact for the union of the batches, so batch-by-batch equ
 up to float64 rounding.
 
 **Staging.** A training step of a small model takes a few milliseconds, and every separate tensor
-operation costs microseconds whatever its size, so ``update`` only copies the batch's posterior
-parameters (two tensor copies per level) into a staging buffer of at most ``buffer_rows`` rows
-per level; the float64 KL and the sums above are taken once per full buffer (and by
-``compute()``). Memory stays O(buffer_rows · d + d²), independent of the number of points;
+operation costs microseconds whatever its size (more inside a training loop, where each call
+starts with cold caches), so ``update`` does almost no tensor work: it holds each batch's posterior
+parameters (by reference when they are fresh results of the forward pass, guarded by their
+version counters; copied when they are parameters, buffers or views of them, see ``_hold``) for at
+most ``buffer_rows`` rows per level; the float64 KL and the sums above are taken once per full
+buffer (and by ``compute()``). Memory stays O(buffer_rows · d + d²), independent of the number of points;
 ``buffer_rows=0`` reduces every batch at once. The mutual information (an O(N²) pairwise estimator) and the
 likelihood are not streamed: use ``diagnose`` for those.
 """
@@ -74,26 +76,27 @@ class _Level:
         if rows > self.rows:
             reduce(self, post)
             return
-        with torch.no_grad():  # copies, not views: later in-place changes of the inputs do not matter
-            def copy(v) -> Tensor:
-                return torch.as_tensor(v).to(self.device, copy=True)
-
-            part = (copy(post.mean), copy(post.logvar))  # a (d,) log-variance is expanded when joined
-            part += priors if numbers else (copy(post.prior_mean), copy(post.prior_logvar))
-        self.parts.append(part)
+        values = (post.mean, post.logvar) if numbers else (post.mean, post.logvar, post.prior_mean,
+                                                           post.prior_logvar)
+        self.parts.append(tuple(_hold(v) for v in values))
         self.fill += rows
         self.priors = priors
 
     def staged(self) -> Posterior:
         """The staged batches as one posterior (and an emptied buffer)."""
         parts, self.parts, self.fill = self.parts, [], 0
-
-        def joined(j: int):
-            if isinstance(parts[0][j], Tensor):
-                return torch.cat([p[j].expand_as(p[0]) for p in parts]) if len(parts) > 1 else parts[0][j]
-            return parts[0][j]  # numbers, the same in every staged batch
-
-        return Posterior(self.name, *(joined(j) for j in range(4)))
+        for part in parts:
+            for t, version in part:
+                if version is not None and t._version != version:
+                    raise RuntimeError(
+                        f"level {self.name!r}: a posterior tensor given to CollapseMonitor.update was "
+                        "changed in place before the monitor read it; pass tensors that are not "
+                        "overwritten (e.g. .clone()) or use buffer_rows=0")
+        cols = list(zip(*[[t for t, _ in part] for part in parts], strict=True))  # per parameter
+        joined = [torch.cat([t.expand_as(m) for t, m in zip(col, cols[0], strict=True)])
+                  if len(parts) > 1 else col[0] for col in cols]
+        prior = joined[2:] if self.priors == "tensor" else list(self.priors)
+        return Posterior(self.name, joined[0], joined[1], *prior)
 
 
 class CollapseMonitor:
@@ -154,7 +157,7 @@ class CollapseMonitor:
     def _reduce(self, s: _Level, post: Posterior) -> None:
         """Add a block of points to the level's running sums (the KL in float64)."""
         post = _to(post, s.device)
-        kl = post.kl()
+        kl = _kl(post)
         if s.shift is None:
             s.shift = post.mean.mean(0)
         s.n += post.mean.shape[0]
@@ -189,6 +192,36 @@ class CollapseMonitor:
                 active_pairs / (n * d) if d else float("nan"),
                 collapsed_from_counts(s.below, n, self.delta)))
         return out
+
+
+def _hold(v) -> tuple[Tensor, int | None]:
+    """A staged tensor that later in-place changes of the caller's tensors cannot alter, and the
+    version to check when it is read. An intermediate result of a differentiable computation
+    (the forward pass makes fresh ones every batch) is held by a detached reference, no copy:
+    should it be overwritten in place anyway, its version counter tells, and the monitor refuses
+    to read it. A leaf tensor or a view of one (a parameter, a buffer, a learnable log-variance
+    expanded from a parameter that the optimiser updates in place, anything computed under
+    ``no_grad``) is copied."""
+    v = torch.as_tensor(v)
+    if v.is_leaf or (v._base is not None and v._base.is_leaf):
+        return v.detach().clone(), None
+    return v.detach(), v._version
+
+
+def _kl(post: Posterior) -> Tensor:
+    """``post.kl()`` bit for bit, with two temporaries instead of six: the same floating-point
+    operations in the same order, done in place, ½[((s² + (μ − m)²)/v − 1) − log s² + log v]."""
+    if isinstance(post.prior_mean, Tensor) or isinstance(post.prior_logvar, Tensor):
+        return post.kl()
+    diff = post.mean if post.prior_mean == 0 else post.mean - post.prior_mean
+    kl = post.logvar.exp()
+    kl = kl.add_(diff.square()) if kl.shape == diff.shape else kl + diff.square()
+    if post.prior_logvar != 0:
+        kl.div_(torch.as_tensor(post.prior_logvar, dtype=kl.dtype, device=kl.device).exp())
+    kl.sub_(1.0).sub_(post.logvar)
+    if post.prior_logvar != 0:
+        kl.add_(post.prior_logvar)
+    return kl.mul_(0.5)
 
 
 def _to(post: Posterior, device: torch.device) -> Posterior:
