@@ -6,6 +6,7 @@ by a complete new one.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,9 +20,21 @@ import numpy as np
 
 from vaecollapse.errors import UserError
 
-_umask = os.umask(0)
-os.umask(_umask)
-FILE_MODE = 0o666 & ~_umask
+
+@functools.cache
+def file_mode() -> int:
+    """0o666 less the process umask: the mode a plain ``open`` would give a new file. Read at the
+    first atomic write, not at import: from /proc/self/status where Linux shows it, else by
+    setting and restoring it (the only portable way to read it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[Path], None], *,
@@ -34,7 +47,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[Path], None], *,
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
         os.close(fd)
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; give the usual umask-respecting mode
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the usual umask-respecting mode
     except OSError as e:
         raise UserError(f"cannot write {path}: {e.strerror or e}") from None
     try:

@@ -1,4 +1,4 @@
-"""`predict` output for the numerical theory of hierarchies (theory/hierarchy.py): the per-level
+"""`predict` output for the numerical theory of hierarchies (theory/hierarchy/): the per-level
 table of an L-level setting and the one-line per-level collapse summary."""
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sig
 
 
 def hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference) -> dict:
-    """The numerical-theory options of `predict` (theory/hierarchy.py) as hyperparameters."""
+    """The numerical-theory options of `predict` (theory/hierarchy/) as hyperparameters."""
     given = {"--levels": levels, "--betas": betas, "--latent-dims": latent_dims,
              "--sigmas": sigmas, "--inference": inference}
     if model != "mhvae":

@@ -16,15 +16,10 @@ SMALL = 8
 
 
 def new_figure(*args, **kwargs):
-    """A figure and axes on the Agg canvas (no display needed)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """A figure and axes on the Agg canvas (:func:`vaecollapse.plots.new_figure`)."""
+    from vaecollapse.plots import new_figure as figure
 
-    size = kwargs.pop("figsize", None)
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(*args, **kwargs)
-    return fig, axes
+    return figure(*args, **kwargs)
 
 
 def suptitle(fig, text: str, fontsize: float = FONT) -> None:

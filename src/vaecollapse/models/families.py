@@ -65,9 +65,6 @@ class LatentModel(nn.Module):
     def levels(self) -> list[str]:
         return ["z"]
 
-    def kl_prior(self, mean: Tensor, logvar: Tensor) -> Tensor:
-        return Posterior("z", mean, logvar, 0.0, self.prior_logvar).kl()
-
     def target(self, x: Tensor, y: Tensor | None) -> Tensor:
         return x
 
