@@ -18,10 +18,16 @@ of the process (``time.process_time``: the work done, little disturbed by other 
 machine) and in wall-clock time (what a user waits, at the mercy of the machine's load).
 Inside the monitored blocks each ``update`` call is also timed (CPU time): its median against
 the median plain step is the monitor's own cost inside real training. Separately, the median
-CPU time of one ``compute()`` (done once per epoch; amortised over the epoch's 79 steps).
-Target: overhead ≤ 3 % (median pair ratio in CPU time, plus one ``compute()`` per epoch).
+CPU time of one ``compute()`` (done once per epoch; amortised over the epoch's steps), twice:
+its finalisation alone (a monitor with nothing staged: covariance, eigenvalues, the record) and
+with the reduction of the rows staged since the last full buffer. The blocks above already
+charge every step with its share of the reductions (one per 32-step block), so the target adds
+the finalisation only; adding the second would count the reductions of that epoch twice.
+Target: overhead ≤ 3 % (median pair ratio in CPU time, plus one finalisation per epoch): met
+when the 95 % bootstrap interval of that overhead lies at or below 3 %, not met when it lies
+above, undecided when it spans 3 %.
 
-Usage: python benchmarks/bench_monitor.py [--pairs 150] [--block 32] [--quick]
+Usage: python benchmarks/bench_monitor.py [--pairs 400] [--block 32] [--quick]
                                            [--out benchmarks/RESULTS-monitor.md]
 """
 
@@ -44,6 +50,16 @@ from vaecollapse.monitor import CollapseMonitor
 TARGET = 0.03
 
 
+def median_ci(values: list[float], reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the median (``reps`` resamples, seeded)."""
+    import numpy as np
+
+    v = np.asarray(values)
+    rng = np.random.default_rng(seed)
+    meds = np.median(v[rng.integers(0, len(v), (reps, len(v)))], axis=1)
+    return float(np.quantile(meds, 0.025)), float(np.quantile(meds, 0.975))
+
+
 def quantiles(values: list[float]) -> tuple[float, float, float]:
     q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], statistics.median(values), q[2]
@@ -51,7 +67,7 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=150)
+    ap.add_argument("--pairs", type=int, default=400)
     ap.add_argument("--block", type=int, default=CollapseMonitor().buffer_rows // BATCH,
                     help="training steps per timed block (default: one staging buffer)")
     ap.add_argument("--quick", action="store_true", help="20 pairs (smoke test)")
@@ -120,22 +136,29 @@ def main() -> None:
     # compute() alone, after an epoch of updates
     with torch.no_grad():
         posts = model(x[:BATCH], y[:BATCH], generator=gen).posteriors
-    compute_times = []
+    compute_times: list[float] = []  # with the staged rows' reduction
+    final_times: list[float] = []  # finalisation alone (buffer_rows=0: nothing is ever staged)
+    unstaged = CollapseMonitor(buffer_rows=0)
     for _ in range(9 if args.quick else 31):
-        monitor.reset()
-        for _ in range(steps_per_epoch):
-            monitor.update(posts)
-        t0 = time.process_time()
-        monitor.compute()
-        compute_times.append(time.process_time() - t0)
+        for mon, times in ((monitor, compute_times), (unstaged, final_times)):
+            mon.reset()
+            for _ in range(steps_per_epoch):
+                mon.update(posts)
+            t0 = time.process_time()
+            mon.compute()
+            times.append(time.process_time() - t0)
     torch.set_num_threads(default_threads)
     elapsed = time.perf_counter() - t_start
 
     t_update, t_compute = statistics.median(inline), statistics.median(compute_times)
-    amortised = t_compute / steps_per_epoch
+    t_final = statistics.median(final_times)
+    amortised = t_final / steps_per_epoch
     step_cpu = statistics.median(cpu["plain"])
     with_compute = quantiles(cpu["ratio"])[1] - 1 + amortised / step_cpu
-    ok = "yes" if with_compute <= TARGET else "no"
+    lo, hi = (c - 1 + amortised / step_cpu for c in median_ci(cpu["ratio"]))
+    # met when the whole 95 % interval is at or below the target, not met when it is above
+    ok = "yes" if hi <= TARGET else "no" if lo > TARGET else (
+        f"undecided (95 % interval {100 * lo:+.2f} % … {100 * hi:+.2f} % spans it)")
 
     def rows(label: str, rec: dict[str, list[float]]) -> list[str]:
         r25, r50, r75 = quantiles(rec["ratio"])
@@ -144,7 +167,9 @@ def main() -> None:
                 f"| monitored step, {label}, median of blocks | {monitored * 1e3:.3f} ms "
                 f"(ratio of medians − 1: {100 * (monitored / plain - 1):+.2f} %) |",
                 f"| **overhead per step, {label}**: median pair ratio − 1 (IQR) | "
-                f"**{100 * (r50 - 1):+.2f} %** ({100 * (r25 - 1):+.2f} % … {100 * (r75 - 1):+.2f} %) |"]
+                f"**{100 * (r50 - 1):+.2f} %** ({100 * (r25 - 1):+.2f} % … {100 * (r75 - 1):+.2f} %) |",
+                f"| overhead per step, {label}: 95 % bootstrap interval of the median pair ratio − 1 | "
+                + " … ".join(f"{100 * (c - 1):+.2f} %" for c in median_ci(rec["ratio"])) + " |"]
 
     lines = [
         "## Collapse monitor overhead",
@@ -165,9 +190,11 @@ def main() -> None:
         *rows("wall clock", wall),
         f"| `update` inside the monitored steps, CPU time, median per call | "
         f"{t_update * 1e6:.1f} µs ({100 * t_update / step_cpu:.2f} % of a plain step) |",
-        f"| `compute()` alone, CPU time, once per epoch | {t_compute * 1e3:.3f} ms "
+        f"| `compute()` finalisation, CPU time, once per epoch | {t_final * 1e3:.3f} ms "
         f"({amortised * 1e6:.1f} µs per step over {steps_per_epoch} steps) |",
-        f"| overhead with one `compute()` per epoch, CPU time | {100 * with_compute:+.2f} % |",
+        f"| `compute()` with the staged rows' reduction (already charged to the steps above) | "
+        f"{t_compute * 1e3:.3f} ms |",
+        f"| overhead with one finalisation per epoch, CPU time | {100 * with_compute:+.2f} % |",
         f"| target ≤ {100 * TARGET:.0f} % met (CPU time) | {ok} |",
     ]
     write_results(args.out, "collapse monitor", "bench_monitor", lines)

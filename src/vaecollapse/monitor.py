@@ -66,8 +66,9 @@ class _Level:
         self.priors: tuple | str | None = None  # the staged batches' prior numbers, or "tensor"
 
     def stage(self, post: Posterior, reduce) -> None:
-        """Stage a copy of a batch (reducing the staged batches first when the buffer would
-        overflow or the prior changes); a batch larger than the buffer is reduced directly."""
+        """Stage a batch (``_hold``: by reference or as a copy), reducing the staged batches first
+        when the buffer would overflow or the prior changes; a batch larger than the buffer is
+        reduced directly."""
         rows = post.mean.shape[0]
         numbers = not isinstance(post.prior_mean, Tensor) and not isinstance(post.prior_logvar, Tensor)
         priors = (float(post.prior_mean), float(post.prior_logvar)) if numbers else "tensor"
@@ -138,7 +139,8 @@ class CollapseMonitor:
 
     def update(self, posteriors: Sequence[Posterior]) -> None:
         """Add one batch: per level, a :class:`Posterior` with mean (n_b, d) (any float dtype, any
-        device; gradients are not tracked, the values are copied)."""
+        device; gradients are not tracked; fresh forward results are held by reference until the
+        next reduction, everything else is copied: see ``_hold``)."""
         posteriors = list(posteriors)
         if not posteriors:
             raise ValueError("update needs the posteriors of at least one latent level")
@@ -202,8 +204,10 @@ def _hold(v) -> tuple[Tensor, int | None]:
     to read it. A leaf tensor or a view of one (a parameter, a buffer, a learnable log-variance
     expanded from a parameter that the optimiser updates in place, anything computed under
     ``no_grad``) is copied."""
-    v = torch.as_tensor(v)
-    if v.is_leaf or (v._base is not None and v._base.is_leaf):
+    if not isinstance(v, Tensor):
+        v = torch.as_tensor(v)
+    base = v._base
+    if v.is_leaf or (base is not None and base.is_leaf):
         return v.detach().clone(), None
     return v.detach(), v._version
 
