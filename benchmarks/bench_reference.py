@@ -251,7 +251,7 @@ def write_report(res: dict, threads: list[int], reps: int, args, load_start: str
         "### Training: ReLU CVAE, quarter split (10,000 pairs, hidden 16, d = 16, batch 128)",
         "",
         "Reference: DataLoader over a TensorDataset, Adam defaults, clip, `loss.item()`. "
-        "vaecollapse: `train.train`, epoch 2 as its metrics log times it (steps + per-epoch "
+        "vaecollapse: `runs.train.train`, epoch 2 as its metrics log times it (steps + per-epoch "
         "metrics). Target ≥ 2.5×.",
         "",
         "| threads | reference samples/s | vaecollapse samples/s | ratio | ≥ 2.5× | "
