@@ -18,12 +18,13 @@ def theory_hyperparameters(m) -> dict[str, Any]:
 
 
 def run_statistics(options: dict[str, Any], cache: dict):
-    """(TrainConfig, data statistics) of a run's `train` options; the data are loaded once per
-    call, the statistics kept in ``cache`` per (data spec, family)."""
+    """(TrainConfig, data statistics) of a run's `train` options. ``cache`` is shared by the
+    calls of one analysis: each data spec is loaded once (``cache["datasets"]``, also used to
+    size the model) and its statistics kept per (data spec, family)."""
     from vaecollapse.config import config_from_options
     from vaecollapse.theory import statistics
 
-    datasets: dict = {}
+    datasets = cache.setdefault("datasets", {})
     cfg = config_from_options(**options, datasets=datasets)
     family = cfg.model.family
     key = (cfg.data, family)
