@@ -595,8 +595,10 @@ def test_config_json_nests_the_family_hyperparameters(tmp_path):
     train(cfg, run, progress=False)
     saved = json.loads((run / CONFIG).read_text())
     assert saved["schema_version"] == SCHEMA_VERSION
+    deeper = {f"{p}{k}": None for p in ("beta", "sigma") for k in (3, 4, 5)}
     assert saved["model"]["hyperparameters"] == {"beta1": 1.0, "beta2": 2.0, "eta_enc": 1.0,
-                                                 "eta_dec": 1.0, "sigma1": 0.5, "sigma2": None}
+                                                 "eta_dec": 1.0, "sigma1": 0.5, "sigma2": None,
+                                                 "levels": 2, "inference": "markov", **deeper}
     assert not set(HYPERPARAMETER_NAMES) & set(saved["model"])
     vae = make_cfg(SYNTH, epochs=1).to_dict()
     assert set(vae["model"]["hyperparameters"]) == {"beta", "eta_enc", "eta_dec", "sigma"}
@@ -648,7 +650,9 @@ def test_hyperparameters_are_typed_per_family_and_validated_once():
     assert set(HYPERPARAMETERS) == {"vae", "cvae", "mhvae"}
     assert HYPERPARAMETERS["cvae"] is not HYPERPARAMETERS["vae"]
     assert HYPERPARAMETERS["mhvae"].names() == ("beta1", "beta2", "eta_enc", "eta_dec",
-                                                "sigma1", "sigma2")
+                                                "sigma1", "sigma2", "levels", "inference",
+                                                "beta3", "beta4", "beta5", "sigma3", "sigma4",
+                                                "sigma5")
     hp = hyperparameters("vae", beta=0.5)
     assert hp == VAEHyperparameters(beta=0.5) and hp.level_weight("z") == 0.5
     with pytest.raises(dataclasses.FrozenInstanceError):

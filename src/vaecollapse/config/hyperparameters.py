@@ -3,9 +3,10 @@
 - VAE and CVAE: loss = −log p(target | z) + β · KL(q(z | ·) ‖ N(0, η_enc² I)) with
   p(target | z) = N(dec(z), η_dec² I); ``sigma`` fixes the encoder std (Σ = σ² I), None makes it
   learnable.
-- MHVAE (x → z1 → z2): β1 weighs the z1 term E[log q(z1|x) − log p(z1|z2)], β2 the KL of z2
-  against p(z2) = N(0, η_enc² I); p(z1|z2) and p(x|z1) have std η_dec; ``sigma1`` / ``sigma2``
-  fix the encoder std of each level (None: learnable).
+- MHVAE (x → z1 → z2, or L = 1…5 levels, Markov or ladder inference): β1 weighs the z1 term
+  E[log q(z1|x) − log p(z1|z2)], β2 the KL of z2 against p(z2) = N(0, η_enc² I) (deeper: β_l on
+  level l, the KL at the top); p(z_l|z_{l+1}) and p(x|z1) have std η_dec; ``sigma<l>`` fix the
+  encoder std of each level (None: learnable).
 
 Adding a hyperparameter means adding a field to its class (and using it where it acts): every
 list of names (the CLI's, the theory's, the sweeps') is derived from these classes.
@@ -52,6 +53,11 @@ class _Hyperparameters:
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
 
+    @classmethod
+    def weight_names(cls, levels: int = 2) -> tuple[str, ...]:
+        """The fields that weigh a KL term (the MHVAE's depend on its number of ``levels``)."""
+        return tuple(cls.LEVEL_WEIGHTS.values())
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -88,13 +94,23 @@ class CVAEHyperparameters(_SingleLevel):
     (learnable)."""
 
 
+#: the deepest hierarchy (levels z1 … z5) and the inference kinds (theory/hierarchy/setting.py)
+MAX_LEVELS = 5
+INFERENCE = ("markov", "ladder")
+
+
 @dataclass(frozen=True)
 class MHVAEHyperparameters(_Hyperparameters):
-    """Two-latent Markovian hierarchical VAE: ``beta1`` β1 weighs the z1 term
-    E[log q(z1|x) − log p(z1|z2)], ``beta2`` β2 the KL of q(z2|z1) against p(z2) =
-    N(0, η_enc² I); ``eta_enc`` η_enc is the top prior's std, ``eta_dec`` η_dec the std of
-    p(z1|z2) and p(x|z1); ``sigma1``, ``sigma2``: fixed encoder stds of z1 and z2, or None
-    (learnable)."""
+    """Markovian hierarchical VAE with ``levels`` latents z1 … zL (default two; up to five).
+
+    ``beta<l>`` β_l weighs level l's term: E[log q(z_l|·) − log p(z_l|z_{l+1})] below the top,
+    KL(q(z_L|·) ‖ p(z_L) = N(0, η_enc² I)) at the top; ``eta_enc`` η_enc is the top prior's std,
+    ``eta_dec`` η_dec the std of every p(z_l|z_{l+1}) and of p(x|z1); ``sigma<l>``: the fixed
+    encoder std of level l, or None (learnable). ``inference``: ``markov`` (x → z1 → z2 → …) or
+    ``ladder`` (q(z_l | z_{l−1}, x): every level above z1 is also encoded from x — the
+    "separate maps" of the paper's advice; docs/numerical-theory.md §1). β_3 … β_5 of an existing
+    level default to 1 (None); a β or σ given for a level the hierarchy does not have is an
+    error."""
 
     beta1: float = 1.0
     beta2: float = 1.0
@@ -102,9 +118,71 @@ class MHVAEHyperparameters(_Hyperparameters):
     eta_dec: float = 1.0
     sigma1: float | None = None
     sigma2: float | None = None
+    levels: int = 2
+    inference: str = "markov"
+    beta3: float | None = None
+    beta4: float | None = None
+    beta5: float | None = None
+    sigma3: float | None = None
+    sigma4: float | None = None
+    sigma5: float | None = None
 
-    LEVEL_WEIGHTS: ClassVar[dict[str, str]] = {"z1": "beta1", "z2": "beta2"}
-    STDS: ClassVar[tuple[str, ...]] = ("sigma1", "sigma2")
+    LEVEL_WEIGHTS: ClassVar[dict[str, str]] = {f"z{k}": f"beta{k}" for k in range(1, 6)}
+    STDS: ClassVar[tuple[str, ...]] = tuple(f"sigma{k}" for k in range(1, 6))
+    #: the fields that are not weights or stds (the hierarchy's shape)
+    SHAPE: ClassVar[tuple[str, ...]] = ("levels", "inference")
+
+    def __post_init__(self):
+        L = self.levels
+        if (isinstance(L, bool) or not isinstance(L, int | float) or not math.isfinite(L)
+                or L != int(L) or not 1 <= L <= MAX_LEVELS):
+            raise HyperparameterError(f"levels must be a whole number from 1 to {MAX_LEVELS}, "
+                                      f"got {L!r}")
+        object.__setattr__(self, "levels", int(L))
+        if self.inference not in INFERENCE:
+            raise HyperparameterError(f"unknown inference {self.inference!r}: choose markov or "
+                                      "ladder")
+        for k in range(self.levels + 1, MAX_LEVELS + 1):
+            extra = [n for n in (f"beta{k}", f"sigma{k}") if getattr(self, n) is not None
+                     and (k > 2 or n != "beta2" or getattr(self, n) != 1.0)]
+            if extra:
+                raise HyperparameterError(f"{extra[0]} given but the hierarchy has {self.levels} "
+                                          f"level{'s' if self.levels > 1 else ''}")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in self.SHAPE or (v is None and (f.name in self.STDS
+                                                       or f.name in ("beta3", "beta4", "beta5"))):
+                continue
+            if not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                    and v > 0):
+                raise HyperparameterError(f"{f.name} must be a finite number > 0, got {v!r}")
+            check(f.name, v, WEIGHT)
+
+    @classmethod
+    def weight_names(cls, levels: int = 2) -> tuple[str, ...]:
+        """The KL weights of a hierarchy of ``levels`` latents: beta1 … beta<L>."""
+        return tuple(f"beta{k}" for k in range(1, int(levels) + 1))
+
+    def level_weight(self, level: str) -> float:
+        """β of latent level ``level`` (z1 … zL); an absent β_3 … β_5 is 1."""
+        if level not in self.level_names:
+            raise HyperparameterError(f"no KL weight known for the latent level {level!r}")
+        v = getattr(self, self.LEVEL_WEIGHTS[level])
+        return 1.0 if v is None else v
+
+    @property
+    def level_names(self) -> list[str]:
+        return [f"z{k}" for k in range(1, self.levels + 1)]
+
+    @property
+    def betas(self) -> list[float]:
+        """β_1 … β_L."""
+        return [self.level_weight(z) for z in self.level_names]
+
+    @property
+    def sigmas(self) -> list[float | None]:
+        """σ_1 … σ_L (None: learnable)."""
+        return [getattr(self, f"sigma{k}") for k in range(1, self.levels + 1)]
 
 
 Hyperparameters = VAEHyperparameters | CVAEHyperparameters | MHVAEHyperparameters

@@ -35,7 +35,7 @@ def y_shape_for(split: str | None) -> list[int] | None:
 
 
 def model_config_for(dataset, family: str, backbone: str, latent_dim: int, *, hidden=(256,),
-                     **hyperparameter_values) -> ModelConfig:
+                     latent_dims=None, **hyperparameter_values) -> ModelConfig:
     """A ModelConfig whose input sizes and image shapes match ``dataset``; hyperparameters by
     name (flat)."""
     cvae = family == "cvae"
@@ -43,21 +43,30 @@ def model_config_for(dataset, family: str, backbone: str, latent_dim: int, *, hi
                           dim_y=dataset.dim_y if cvae else 0, hidden=hidden,
                           x_shape=list(dataset.x_shape) if dataset.x_shape else None,
                           y_shape=y_shape_for(dataset.split) if cvae else None,
-                          **hyperparameter_values)
+                          latent_dims=latent_dims, **hyperparameter_values)
+
+
+def parse_sizes(name: str, sizes) -> list[int] | None:
+    """'256' or '256,128' (or a list) → whole numbers >= 1 (None stays None)."""
+    if sizes is None:
+        return None
+    try:
+        if isinstance(sizes, list | tuple):
+            out = [int(h) for h in sizes if float(h) == int(h)]
+            if len(out) != len(sizes):
+                raise ValueError
+        else:
+            out = [int(t) for t in str(sizes).split(",") if t.strip()]
+    except (TypeError, ValueError):
+        raise UserError(f"{name} takes sizes separated by commas, got {sizes!r}") from None
+    if not out or any(h < 1 for h in out):
+        raise UserError(f"{name} sizes must be whole numbers >= 1, got {sizes!r}")
+    return out
 
 
 def parse_hidden(hidden) -> list[int]:
     """'256' or '256,128' (or a list) → hidden layer sizes."""
-    if isinstance(hidden, list | tuple):
-        sizes = [int(h) for h in hidden]
-    else:
-        try:
-            sizes = [int(t) for t in str(hidden).split(",") if t.strip()]
-        except ValueError:
-            raise UserError(f"hidden takes layer sizes separated by commas, got {hidden!r}") from None
-    if not sizes or any(h < 1 for h in sizes):
-        raise UserError(f"hidden sizes must be whole numbers >= 1, got {hidden!r}")
-    return sizes
+    return parse_sizes("hidden", hidden)
 
 
 EVALUATION_OPTIONS = ("eval_points", "eval_data", "eval_seed", "epsilon", "delta",
@@ -69,12 +78,14 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         lr: float = 1e-3, schedule: str = "constant", batch_size: int = 128,
                         clip=None, seed: int = 0, device: str = "auto", kl_warmup: int = 0,
                         kl_cycles: int = 0, kl_cycle_ratio: float = 0.5, free_bits=None,
-                        datasets: dict | None = None, **options) -> TrainConfig:
+                        latent_dims=None, datasets: dict | None = None,
+                        **options) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
     and the paper's experiments). Loads the data spec to size the model (into ``datasets``, when
     given, so that the run reuses it). ``options`` holds the family's hyperparameters by name
     (:data:`HYPERPARAMETERS`; None = default) and may set TrainConfig's evaluation settings
-    (:data:`EVALUATION_OPTIONS`)."""
+    (:data:`EVALUATION_OPTIONS`). ``latent_dims``: the MHVAE's size per level ('16,8,4' or a
+    list; its first entry is z1's, so it replaces ``latent_dim``)."""
     check_family(model)
     hp_values = {k: options.pop(k) for k in HYPERPARAMETER_NAMES if k in options}
     hp = hyperparameters(model, **hp_values)
@@ -88,8 +99,11 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
             raise UserError(f"the evaluation data {ev.spec!r} has dimensions (x {ev.dim_x}, "
                             f"y {ev.dim_y}) unlike the training data {ds.spec!r} (x {ds.dim_x}, "
                             f"y {ds.dim_y})")
+    dims = parse_sizes("latent_dims", latent_dims)
+    if dims is not None:
+        latent_dim = dims[0]
     mcfg = model_config_for(ds, model, backbone, int(latent_dim), hidden=parse_hidden(hidden),
-                            **hp.to_dict())
+                            latent_dims=dims, **hp.to_dict())
     return TrainConfig(data=data, model=mcfg, epochs=20 if epochs is None else int(epochs), lr=lr,
                        schedule=schedule, batch_size=int(batch_size), clip=clip, seed=int(seed),
                        device=device, kl_warmup=int(kl_warmup), kl_cycles=int(kl_cycles),

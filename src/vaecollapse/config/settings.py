@@ -32,7 +32,8 @@ SCHEDULES = ("constant", "cosine")
 class ModelConfig:
     """Everything needed to rebuild a model (saved in a run's config.json): the family, the
     backbone, input sizes and image shapes, the MLP hidden sizes, and the family's
-    ``hyperparameters`` (None: its defaults)."""
+    ``hyperparameters`` (None: its defaults). ``latent_dims``: the MHVAE's latent size per level
+    (None: ``latent_dim`` at every level; given, its first entry is ``latent_dim``)."""
 
     family: str
     backbone: str
@@ -43,6 +44,7 @@ class ModelConfig:
     x_shape: list[int] | None = None
     y_shape: list[int] | None = None
     hyperparameters: Hyperparameters | None = None
+    latent_dims: list[int] | None = None
 
     def __post_init__(self):
         if self.hyperparameters is None and self.family in HYPERPARAMETERS:
@@ -50,11 +52,21 @@ class ModelConfig:
 
     @classmethod
     def of(cls, family: str, backbone: str, dim_x: int, latent_dim: int, *, dim_y: int = 0,
-           hidden=(256,), x_shape=None, y_shape=None, **hyperparameter_values) -> ModelConfig:
+           hidden=(256,), x_shape=None, y_shape=None, latent_dims=None,
+           **hyperparameter_values) -> ModelConfig:
         """A validated ModelConfig with the hyperparameters given by name (flat)."""
         return cls(family=family, backbone=backbone, dim_x=dim_x, latent_dim=latent_dim,
                    dim_y=dim_y, hidden=list(hidden), x_shape=x_shape, y_shape=y_shape,
-                   hyperparameters=hyperparameters(family, **hyperparameter_values)).validate()
+                   hyperparameters=hyperparameters(family, **hyperparameter_values),
+                   latent_dims=None if latent_dims is None else [int(d) for d in latent_dims]
+                   ).validate()
+
+    @property
+    def level_dims(self) -> list[int]:
+        """The latent size of each level (one entry for the VAE and CVAE)."""
+        if self.family != "mhvae":
+            return [self.latent_dim]
+        return list(self.latent_dims or [self.latent_dim] * self.hyperparameters.levels)
 
     def validate(self) -> ModelConfig:
         if self.family not in FAMILIES:
@@ -77,9 +89,26 @@ class ModelConfig:
         if any(h < 1 for h in self.hidden):
             raise HyperparameterError(f"hidden sizes must be >= 1, got {self.hidden}")
         check("latent_dim", self.latent_dim, LATENT_DIM)
+        if self.latent_dims is not None:
+            self._check_latent_dims()
         for h in self.hidden:
             check("each hidden size", h, HIDDEN)
         return self
+
+    def _check_latent_dims(self) -> None:
+        dims, hp = self.latent_dims, self.hyperparameters
+        if self.family != "mhvae":
+            raise HyperparameterError("latent_dims (a size per level) is for the MHVAE")
+        if len(dims) != hp.levels:
+            raise HyperparameterError(f"latent_dims takes one size per level ({hp.levels}), got "
+                                      f"{len(dims)}")
+        for d in dims:
+            if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+                raise HyperparameterError(f"latent sizes must be whole numbers >= 1, got {d!r}")
+            check("each latent size", d, LATENT_DIM)
+        if dims[0] != self.latent_dim:
+            raise HyperparameterError(f"latent_dims[0] (z1's size, {dims[0]}) must equal "
+                                      f"latent_dim ({self.latent_dim})")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -89,7 +89,8 @@ def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
     if exp.nominal_beta and opts.get("backbone") != "linear":
         from vaecollapse.config import HYPERPARAMETERS
 
-        for b in HYPERPARAMETERS[opts.get("model", "vae")].LEVEL_WEIGHTS.values():
+        cls = HYPERPARAMETERS[opts.get("model", "vae")]
+        for b in cls.weight_names(opts.get("levels", 2)):
             opts[b] = float(opts.get(b, 1.0)) / 2
     opts["epsilon"], opts["delta"] = exp.epsilon, exp.delta
     return opts

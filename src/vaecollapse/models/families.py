@@ -1,4 +1,4 @@
-"""The three families — VAE, CVAE, two-latent Markovian hierarchical VAE — over any backbone.
+"""The VAE and CVAE families over any backbone (the hierarchical VAE: :mod:`.hierarchical`).
 
 Each model returns, for a batch: the loss terms (:class:`Output`), its per-level posteriors
 (:meth:`posteriors`), importance log-weights for likelihood estimation (:meth:`log_weights`), and
@@ -22,8 +22,6 @@ from vaecollapse.models.base import (
     GaussianEncoder,
     Output,
     Posterior,
-    gaussian_log_density,
-    gaussian_nll,
 )
 from vaecollapse.models.likelihood import gaussian_log_lik
 
@@ -218,96 +216,9 @@ class CVAE(VAE):
         return _gaussian_log_prob(y, x.double() @ U2.T, cov)
 
 
-class MHVAE(LatentModel):
-    """Inference x → z1 → z2: q(z1|x) = N(e1(x), s1²), q(z2|z1) = N(e2(z1), s2²).
-    Generation z2 → z1 → x: p(z2) = N(0, η_enc² I), p(z1|z2) = N(d2(z2), η_dec² I),
-    p(x|z1) = N(d1(z1), η_dec² I). Both levels have ``latent_dim`` dimensions."""
-
-    family = "mhvae"
-    LINEAR_PARTS = {"W1": "enc1.net", "W2": "enc2.net", "U1": "dec1", "U2": "dec2",
-                    "sigma1": "enc1", "sigma2": "enc2"}
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__(cfg)
-        b, d, h, xs = cfg.backbone, cfg.latent_dim, cfg.hidden, _shape(cfg.x_shape)
-        nonlinear = b != "linear"
-        inner = "mlp" if nonlinear else "linear"
-        k1 = GaussianEncoder.out_dim(d, self.hp.sigma1, nonlinear)
-        k2 = GaussianEncoder.out_dim(d, self.hp.sigma2, nonlinear)
-        self.enc1 = GaussianEncoder(encoder_net(b, cfg.dim_x, xs, k1, h), d, self.hp.sigma1, nonlinear,
-                                    init_sigma=self.hp.eta_dec)
-        self.enc2 = GaussianEncoder(encoder_net(inner, d, None, k2, h), d, self.hp.sigma2, nonlinear,
-                                    init_sigma=self.hp.eta_enc)
-        self.dec2 = decoder_net(inner, d, d, None, h)
-        self.dec1 = decoder_net(b, d, cfg.dim_x, xs, h)
-        self.z1_logvar = 2 * math.log(self.hp.eta_dec)
-
-    @property
-    def levels(self) -> list[str]:
-        return ["z1", "z2"]
-
-    def _encode(self, x: Tensor, generator) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        m1, lv1 = self.enc1(x)
-        z1 = m1 + (0.5 * lv1).exp() * _noise(m1, generator)
-        m2, lv2 = self.enc2(z1)
-        return m1, lv1, z1, m2, lv2
-
-    def forward(self, x: Tensor, y: Tensor | None = None,
-                generator: torch.Generator | None = None) -> Output:
-        m1, lv1, z1, m2, lv2 = self._encode(x, generator)
-        z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
-        recon = gaussian_nll(x, self.dec1(z1), self.hp.eta_dec)
-        # E[log q(z1|x) − log p(z1|z2)] with the entropy of q(z1|x) in closed form
-        z1_mean_prior = self.dec2(z2)
-        term1 = (gaussian_nll(z1, z1_mean_prior, self.hp.eta_dec)
-                 - 0.5 * (lv1 + 1 + math.log(2 * math.pi)).sum(-1))
-        post2 = Posterior("z2", m2, lv2, 0.0, self.prior_logvar)
-        kl2_d = post2.kl()
-        kl2 = kl2_d.sum(-1)
-        loss = recon + self.hp.beta1 * term1 + self.hp.beta2 * kl2
-        post1 = Posterior("z1", m1, lv1, z1_mean_prior, self.z1_logvar)
-        # term1 per dimension: ½[(z1 − μ(z2))²/η_dec² + log η_dec² − log s1² − 1]
-        term1_d = 0.5 * ((z1 - z1_mean_prior) ** 2 / self.hp.eta_dec**2
-                         + 2 * math.log(self.hp.eta_dec) - lv1 - 1)
-        return Output(loss.mean(), recon.mean(), {"z1": term1.mean(), "z2": kl2.mean()},
-                      [post1, post2], kl_dims={"z1": term1_d.mean(0), "z2": kl2_d.mean(0)})
-
-    def posteriors(self, x: Tensor, y: Tensor | None = None,
-                   generator: torch.Generator | None = None) -> list[Posterior]:
-        """z1: q(z1|x) against p(z1|z2) at z2 ~ q(z2|z1); z2: q(z2|z1) at z1 ~ q(z1|x) against
-        p(z2) (docs/theory.md §6)."""
-        m1, lv1, z1, m2, lv2 = self._encode(x, generator)
-        z2 = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
-        return [Posterior("z1", m1, lv1, self.dec2(z2), self.z1_logvar),
-                Posterior("z2", m2, lv2, 0.0, self.prior_logvar)]
-
-    def log_weights(self, x: Tensor, y: Tensor | None, samples: int,
-                    generator: torch.Generator | None = None) -> Tensor:
-        """log p(x, z1, z2) − log q(z1|x) q(z2|z1) with proposal q(z1|x) q(z2|z1): (n, S)."""
-        n, d = x.shape[0], self.cfg.latent_dim
-        m1, lv1 = self.enc1(x)
-        z1 = m1[:, None] + (0.5 * lv1).exp()[:, None] * _noise(m1, generator, samples)
-        z1f = z1.reshape(n * samples, d)
-        m2, lv2 = self.enc2(z1f)
-        z2f = m2 + (0.5 * lv2).exp() * _noise(m2, generator)
-        log_px = -gaussian_nll(x[:, None], self.dec1(z1f).reshape(n, samples, -1), self.hp.eta_dec)
-        log_pz1 = gaussian_log_density(z1f, self.dec2(z2f), self.z1_logvar).reshape(n, samples)
-        log_pz2 = gaussian_log_density(z2f, torch.zeros_like(z2f), self.prior_logvar)
-        log_q1 = gaussian_log_density(z1, m1[:, None], lv1[:, None])
-        log_q2 = gaussian_log_density(z2f, m2, lv2).reshape(n, samples)
-        return log_px + log_pz1 + log_pz2.reshape(n, samples) - log_q1 - log_q2
-
-
-    def exact_log_likelihood(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Linear MHVAE marginal: x ~ N(0, U1(η_enc² U2U2ᵀ + η_dec² I)U1ᵀ + η_dec² I)."""
-        self._need_linear()
-        U1, U2 = self.dec1.weight.detach().double(), self.dec2.weight.detach().double()
-        e, dd = self.hp.eta_enc**2, self.hp.eta_dec**2
-        cov = U1 @ (e * U2 @ U2.T + dd * _eye(U2.shape[0])) @ U1.T + dd * _eye(U1.shape[0])
-        return _gaussian_log_prob(x, torch.zeros(U1.shape[0], dtype=torch.float64), cov)
-
-
 def build_model(cfg: ModelConfig) -> LatentModel:
     """The model for ``cfg.family`` over ``cfg.backbone``."""
+    from vaecollapse.models.hierarchical import MHVAE
+
     cfg.validate()
     return {"vae": VAE, "cvae": CVAE, "mhvae": MHVAE}[cfg.family](cfg)

@@ -13,8 +13,24 @@ from typing import Any
 
 def theory_hyperparameters(m) -> dict[str, Any]:
     """The theory's hyperparameters of a ModelConfig (true β-ELBO weights): its family's
-    hyperparameters by name."""
-    return m.hyperparameters.to_dict()
+    hyperparameters by name; for the MHVAE only the hierarchy's non-default shape (levels ≠ 2,
+    ladder inference, the deeper levels' β and σ, sizes per level), so that the two-level Markov
+    MHVAE with Σ1 fixed keeps its closed form."""
+    hp = m.hyperparameters.to_dict()
+    if m.family != "mhvae":
+        return hp
+    deep = {f"{p}{k}" for p in ("beta", "sigma") for k in range(3, 6)}
+    out = {k: v for k, v in hp.items() if not (k in deep and v is None)}
+    if out["levels"] == 2:
+        del out["levels"]
+    if out["inference"] == "markov":
+        del out["inference"]
+    if out.get("levels") == 1:
+        out.pop("beta2", None)
+        out.pop("sigma2", None)
+    if m.latent_dims is not None:
+        out["latent_dims"] = list(m.latent_dims)
+    return out
 
 
 def run_statistics(options: dict[str, Any], cache: dict):
@@ -36,20 +52,36 @@ def run_statistics(options: dict[str, Any], cache: dict):
 
 def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
     """Closed-form number of collapsed modes for a run's data and hyperparameters (the linear
-    model's, whatever the run's backbone); None without a closed form (MHVAE, learnable Σ1).
-    ``cache`` keeps the data statistics per (data spec, family)."""
+    model's, whatever the run's backbone); for MHVAE settings without one (learnable Σ1, more
+    levels, ladder inference) the numerical theory's (top level), None where its loss is
+    unbounded below. ``cache`` keeps the data statistics per (data spec, family)."""
+    from vaecollapse.errors import UnboundedError
     from vaecollapse.theory import solve
 
     cfg, stats = run_statistics(options, cache)
     m = cfg.model
-    if m.family == "mhvae" and m.hyperparameters.sigma1 is None:
+    try:
+        return solve(stats, m.latent_dim, critical=False, **theory_hyperparameters(m)
+                     ).n_collapsed if _numerical(m) else \
+            solve(stats, m.latent_dim, **theory_hyperparameters(m)).n_collapsed
+    except UnboundedError:
         return None
-    return solve(stats, m.latent_dim, **theory_hyperparameters(m)).n_collapsed
+
+
+def _numerical(m) -> bool:
+    from vaecollapse.theory.predict import needs_numerical
+
+    return m.family == "mhvae" and needs_numerical(theory_hyperparameters(m))
 
 
 def predicted_collapse(options: dict[str, Any], cache: dict) -> tuple[int | None, str]:
-    """Closed-form number of collapsed modes for a run's data and hyperparameters: exact for a
-    linear model, "linear theory" (the linear model's prediction on the same data) otherwise."""
+    """(number of collapsed modes, kind) for a run's data and hyperparameters: "closed form" (or
+    "numerical theory", an MHVAE without one) exact for a linear model, "linear theory" (the
+    linear model's prediction on the same data) otherwise."""
     kind = "closed form" if options.get("backbone") == "linear" else "linear theory"
     n = closed_form_collapse(options, cache)
+    if n is not None and options.get("model") == "mhvae":
+        cfg, _ = run_statistics(options, cache)
+        if _numerical(cfg.model) and kind == "closed form":
+            kind = "numerical theory"  # exact for a linear model, but not a closed form
     return n, kind if n is not None else ""
