@@ -30,3 +30,19 @@ Data = Annotated[str, typer.Option(help=DATA_HELP)]
 Beta = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA_HELP)]
 Beta1 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA1_HELP)]
 Beta2 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA2_HELP)]
+
+# The hierarchy (MHVAE) of `predict` and `train`: levels, per-level values, inference.
+Levels = Annotated[int | None, typer.Option(
+    min=1, max=5, help="MHVAE latent levels L = 1…5 (numerical theory unless L = 2 with "
+    "--sigma1). \\[default: 2]")]
+Betas = Annotated[str | None, typer.Option(
+    help="MHVAE per-level KL weights b1,…,bL (one value: all levels; --beta1/--beta2 override).")]
+LatentDims = Annotated[str | None, typer.Option(
+    help="MHVAE per-level latent sizes d1,…,dL, non-increasing. \\[default: --latent-dim "
+    "everywhere]")]
+Sigmas = Annotated[str | None, typer.Option(
+    help="MHVAE per-level encoder stds, comma-separated: a number fixes Σ_l, 'learn' makes it "
+    "learnable. \\[default: all learnable]")]
+Inference = Annotated[str | None, typer.Option(
+    help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded from x: "
+    "the paper's 'separate maps'). \\[default: markov]")]

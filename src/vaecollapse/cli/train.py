@@ -11,7 +11,18 @@ import typer
 from vaecollapse import limits as lim
 from vaecollapse.cli import core
 from vaecollapse.cli.core import app, out, set_threads, user_errors
-from vaecollapse.cli.options import Beta, Beta1, Beta2, Data, Model
+from vaecollapse.cli.options import (
+    Beta,
+    Beta1,
+    Beta2,
+    Betas,
+    Data,
+    Inference,
+    LatentDims,
+    Levels,
+    Model,
+    Sigmas,
+)
 from vaecollapse.errors import UserError
 
 
@@ -23,7 +34,7 @@ def train_command(
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
     data: Data = "mnist",
     latent_dim: Annotated[int, typer.Option(
-        **lim.option(lim.LATENT_DIM), help="Latent dimension (MHVAE: both levels).")] = 16,
+        **lim.option(lim.LATENT_DIM), help="Latent dimension (MHVAE: every level unless --latent-dims).")] = 16,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated.")] = "256",
     beta: Beta = None,
     beta1: Beta1 = None,
@@ -38,6 +49,11 @@ def train_command(
         **lim.option(lim.WEIGHT), help="MHVAE fixed z1 encoder std.")] = None,
     sigma2: Annotated[float | None, typer.Option(
         **lim.option(lim.WEIGHT), help="MHVAE fixed z2 encoder std.")] = None,
+    levels: Levels = None,
+    betas: Betas = None,
+    latent_dims: LatentDims = None,
+    sigmas: Sigmas = None,
+    inference: Inference = None,
     epochs: Annotated[int | None, typer.Option(**lim.option(lim.EPOCHS),
         help="Epochs \\[default: 20]; with --resume, a new (larger) total.")] = None,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -80,7 +96,8 @@ def train_command(
     """Train a VAE / CVAE / MHVAE and record collapse metrics every epoch (resumable).
 
     Loss: the negative β-ELBO per sample, ‖x − μ‖²/(2η_dec²) + const + β·KL (MHVAE: β1 and β2
-    on the two levels)."""
+    on the two levels; --levels L with β_l on level l, --inference ladder to encode every level
+    also from x)."""
     with user_errors():
         from vaecollapse.config import config_from_options
         from vaecollapse.io import check_output_dir
@@ -108,7 +125,10 @@ def train_command(
             cfg = config_from_options(
                 model=model, backbone=backbone, data=data, latent_dim=latent_dim, hidden=hidden,
                 beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc, eta_dec=eta_dec, sigma=sigma,
-                sigma1=sigma1, sigma2=sigma2, epochs=epochs, lr=lr, schedule=schedule,
+                sigma1=sigma1, sigma2=sigma2, levels=levels, betas=betas,
+                latent_dims=latent_dims, sigmas=sigmas,
+                inference=None if inference is None else inference.strip().lower(),
+                epochs=epochs, lr=lr, schedule=schedule,
                 batch_size=batch_size, clip=clip, seed=seed, device=device, eval_data=eval_data,
                 eval_points=eval_points, kl_warmup=kl_warmup, kl_cycles=kl_cycles,
                 kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits, datasets=datasets)

@@ -64,6 +64,52 @@ def parse_sizes(name: str, sizes) -> list[int] | None:
     return out
 
 
+def _values(name: str, given, learnable: bool) -> list:
+    """'1,2' / '0.5,learn' / a number / a list → numbers (None for 'learn' where allowed)."""
+    items = given if isinstance(given, list | tuple) else str(given).split(",")
+    out = []
+    for t in items:
+        if isinstance(t, str):
+            t = t.strip()
+            if not t:
+                continue
+            if learnable and t.lower() in ("learn", "learnable", "-"):
+                out.append(None)
+                continue
+        try:
+            out.append(None if t is None and learnable else float(t))
+        except (TypeError, ValueError):
+            raise UserError(f"{name} takes numbers separated by commas"
+                            f"{' (or learn)' if learnable else ''}, got {given!r}") from None
+    if not out:
+        raise UserError(f"{name} needs at least one value")
+    return out
+
+
+def per_level(model: str, hp_values: dict, betas=None, sigmas=None) -> dict:
+    """The MHVAE's per-level hyperparameters beta<l> / sigma<l> from ``betas`` / ``sigmas``
+    lists ('1,2,4'; 'learn' for a learnable σ; one value: every level), for the levels that
+    ``hp_values`` does not set itself (an explicit --beta1 wins)."""
+    if betas is None and sigmas is None:
+        return {}
+    if model != "mhvae":
+        raise UserError("betas and sigmas (values per level) are for the MHVAE")
+    levels = hp_values.get("levels") or 2
+    out = {}
+    for name, given, learnable in (("beta", betas, False), ("sigma", sigmas, True)):
+        if given is None:
+            continue
+        vals = _values(f"{name}s", given, learnable)
+        if len(vals) == 1:
+            vals = vals * int(levels)
+        if len(vals) != levels:
+            raise UserError(f"{name}s takes one value or one per level ({levels}), got {len(vals)}")
+        for k, v in enumerate(vals, start=1):
+            if hp_values.get(f"{name}{k}") is None:
+                out[f"{name}{k}"] = v
+    return out
+
+
 def parse_hidden(hidden) -> list[int]:
     """'256' or '256,128' (or a list) → hidden layer sizes."""
     return parse_sizes("hidden", hidden)
@@ -78,16 +124,18 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         lr: float = 1e-3, schedule: str = "constant", batch_size: int = 128,
                         clip=None, seed: int = 0, device: str = "auto", kl_warmup: int = 0,
                         kl_cycles: int = 0, kl_cycle_ratio: float = 0.5, free_bits=None,
-                        latent_dims=None, datasets: dict | None = None,
+                        latent_dims=None, betas=None, sigmas=None, datasets: dict | None = None,
                         **options) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
     and the paper's experiments). Loads the data spec to size the model (into ``datasets``, when
     given, so that the run reuses it). ``options`` holds the family's hyperparameters by name
     (:data:`HYPERPARAMETERS`; None = default) and may set TrainConfig's evaluation settings
     (:data:`EVALUATION_OPTIONS`). ``latent_dims``: the MHVAE's size per level ('16,8,4' or a
-    list; its first entry is z1's, so it replaces ``latent_dim``)."""
+    list; its first entry is z1's, so it replaces ``latent_dim``); ``betas`` / ``sigmas``: its
+    β and σ per level (see :func:`per_level`)."""
     check_family(model)
     hp_values = {k: options.pop(k) for k in HYPERPARAMETER_NAMES if k in options}
+    hp_values.update(per_level(model, hp_values, betas, sigmas))
     hp = hyperparameters(model, **hp_values)
     unknown = set(options) - set(EVALUATION_OPTIONS)
     if unknown:
