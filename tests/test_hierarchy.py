@@ -302,5 +302,5 @@ def test_critical_beta_of_a_deeper_level_by_bisection_agrees():
     h = make_hierarchy(3, [0.5, 0.8, 1.0], 2, [0.5, None, None], "markov", 1.0, 0.8)
     sol = solve_modes(st.theta, h)
     cont = critical_top_beta(sol, check=False)
-    bis = critical_values(sol, "beta3", iterations=30)
+    bis = critical_values(sol, "beta3").value
     close(cont, bis, 1e-5, "critical β3")

@@ -18,7 +18,9 @@ The `predict --json` contract (schemas/predict.schema.json), after the two versi
      "solver": "closed-form" | "numerical", "bounded": true}
 
 Numerical hierarchies (docs/numerical-theory.md) add "levels", "notes" and per-level mode keys
-(lambda_z<l>, omega_z<l>, sigma<l>, kl_z<l>, collapsed_z<l>, critical_beta<l>). An unbounded
+(lambda_z<l>, omega_z<l>, sigma<l>, kl_z<l>, collapsed_z<l>, critical_beta<l>), "critical" (the
+parameter of the critical column: beta<l> or eta_dec) and per mode "critical_direction" ("above":
+collapsed at and above the critical value, "below": at and below, null: none). An unbounded
 setting writes only {"model", "data", "hyperparameters", "solver", "bounded": false, "reason",
 "modes": null, "optimal_loss": null} (and `predict` exits with code 2); a phase diagram
 (``--sweep``) writes {"model", "data", "hyperparameters", "sweep": {...}, "solver"}.
@@ -85,7 +87,8 @@ def mode_rows(pred: Prediction) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"index": i, "latent_index": int(pred.modes["latent_index"][i])}
         for k in keys:
             v = columns[k][i]
-            row[k] = bool(v) if isinstance(v, np.bool_ | bool) else float(v)
+            row[k] = (v if v is None or isinstance(v, str)  # critical_direction
+                      else bool(v) if isinstance(v, np.bool_ | bool) else float(v))
         rows.append(row)
     return rows
 
@@ -106,7 +109,8 @@ def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]
         "optimal_loss": pred.optimal_loss,
         "solver": getattr(pred, "solver", "closed-form"),
         "bounded": getattr(pred, "bounded", True),
-        **({"levels": pred.levels, "notes": pred.notes} if getattr(pred, "levels", None) else {}),
+        **({"levels": pred.levels, "critical": pred.critical_parameter, "notes": pred.notes}
+           if getattr(pred, "levels", None) else {}),
     }))
 
 

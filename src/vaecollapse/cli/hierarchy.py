@@ -14,6 +14,20 @@ def _fmt(v) -> str:
     return f"{float(v):.4g}"
 
 
+def symbol(parameter: str) -> str:
+    """"beta3" → "β3", "eta_dec" → "η_dec"."""
+    return "η_dec" if parameter == "eta_dec" else "β" + parameter[4:]
+
+
+def critical_cell(pred, i: int) -> str:
+    """Mode i's critical value of ``pred.critical_parameter``, "≤ v" where the mode's top level
+    collapses at and below it (critical_direction "below"), "—" where none."""
+    v = pred.modes[f"critical_{pred.critical_parameter}"][i]
+    side = pred.modes.get("critical_direction")
+    below = side is not None and side[i] == "below" and np.isfinite(v)
+    return ("≤ " if below else "") + _fmt(v)
+
+
 def level_counts(pred) -> list[tuple[int, int]]:
     """(collapsed, size) per level."""
     dims = pred.hyperparameters["latent_dims"]
@@ -30,7 +44,7 @@ def level_summary(pred) -> str:
 
 def print_hierarchy(out, pred, data: dict, verdict: str) -> None:
     """Per mode: θ, then per level λ (rms encoder mean), σ and whether it collapsed; last the
-    critical β of the top level."""
+    critical value of ``pred.critical_parameter`` (the top level's β unless `--critical`)."""
     out.print(Text(pred.theorem, style="bold"))
     out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}; rank(A) = "
               f"{data['rank']}", highlight=False)
@@ -46,8 +60,7 @@ def print_hierarchy(out, pred, data: dict, verdict: str) -> None:
     for lv in range(1, L + 1):
         for c in (f"λ{lv}", f"σ{lv}", f"coll. z{lv}"):
             t.add_column(c, justify="right")
-    crit = pred.critical_parameter
-    t.add_column(f"crit. β{crit[4:]}", justify="right")
+    t.add_column(f"crit. {symbol(pred.critical_parameter)}", justify="right")
     m = pred.modes
     for i in range(pred.latent_dim):
         row = [str(i), _fmt(pred.theta[i])]
@@ -56,7 +69,7 @@ def print_hierarchy(out, pred, data: dict, verdict: str) -> None:
             exists = np.isfinite(lam)
             row += [_fmt(lam), _fmt(m[f"sigma{lv}"][i]),
                     (Text("yes", style="red") if m[f"collapsed_z{lv}"][i] else "no") if exists else "—"]
-        row.append(_fmt(m[f"critical_{crit}"][i]))
+        row.append(critical_cell(pred, i))
         t.add_row(*row)
     out.print(t)
     out.print(verdict, highlight=False)

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vaecollapse.cli.core import out
-from vaecollapse.cli.hierarchy import level_summary, print_hierarchy
+from vaecollapse.cli.hierarchy import critical_cell, level_summary, print_hierarchy, symbol
 
 
 def fmt(v, digits: int = 4) -> str:
@@ -33,19 +33,23 @@ def print_prediction(pred, data: dict) -> None:
                    for k, v in pred.hyperparameters.items() if v is not None)
     out.print(f"hyperparameters: {hp}", highlight=False)
     mh = pred.model == "mhvae"
+    numerical = getattr(pred, "solver", "closed-form") == "numerical"
     t = Table(show_edge=False, header_style="bold")
     cols = ["mode", "θ" + (" (var)" if pred.model == "cvae" else ""), "λ", "ω",
-            "σ2" if mh else "σ", "KL z2" if mh else "KL", "collapsed",
-            "crit. β2" if mh else "crit. β", "crit. η_dec"]
+            "σ2" if mh else "σ", "KL z2" if mh else "KL", "collapsed"]
+    # closed forms: critical β (β2) and η_dec; numerical: the one parameter computed
+    cols += ([f"crit. {symbol(pred.critical_parameter)}"] if numerical
+             else ["crit. β2" if mh else "crit. β", "crit. η_dec"])
     for c in cols:
         t.add_column(c, justify="right")
     m = pred.modes
     for i in range(pred.latent_dim):
+        crit = ([critical_cell(pred, i)] if numerical
+                else [fmt(m["critical_beta2" if mh else "critical_beta"][i]),
+                      fmt(m["critical_eta_dec"][i])])
         t.add_row(str(i), fmt(pred.theta[i]), fmt(m["lambda"][i]), fmt(m["omega"][i]),
                   fmt(m["sigma2" if mh else "sigma"][i]), fmt(m["kl"][i]),
-                  Text("yes", style="red") if m["collapsed"][i] else "no",
-                  fmt(m["critical_beta2" if mh else "critical_beta"][i]),
-                  fmt(m["critical_eta_dec"][i]))
+                  Text("yes", style="red") if m["collapsed"][i] else "no", *crit)
     out.print(t)
     out.print(verdict(pred), highlight=False)
     if getattr(pred, "solver", "closed-form") == "numerical":
@@ -57,15 +61,19 @@ def verdict(pred) -> str:
     d, k = pred.latent_dim, pred.n_collapsed
     sym = "β2" if pred.model == "mhvae" else "β"
     what = "z2 latent dimensions" if pred.model == "mhvae" else "latent dimensions"
-    if getattr(pred, "levels", None):  # numerical hierarchy: the top level and its β
-        sym, what = f"β{pred.levels}", f"z{pred.levels} latent dimensions"
+    if getattr(pred, "levels", None):  # numerical hierarchy: the top level, the chosen parameter
+        sym, what = symbol(pred.critical_parameter), f"z{pred.levels} latent dimensions"
         d = pred.hyperparameters["latent_dims"][-1]
     text = f"{k} of {d} {what} collapse"
     nxt = pred.next_collapse()
     if k == d:
         return text + "."
     if nxt is not None:
-        return text + f"; the next collapses at {sym} = {nxt:.3g}."
+        way = (f" (as {sym} decreases)"
+               if nxt < pred.hyperparameters[pred.critical_parameter] else "")
+        return text + f"; the next collapses at {sym} = {nxt:.3g}{way}."
+    if getattr(pred, "levels", None) and pred.critical_parameter != f"beta{pred.levels}":
+        return text + f"; no further mode collapses as {sym} moves (within the scanned range)."
     inactive = int(np.sum(pred.modes["lambda"] == 0))
     if pred.model != "mhvae" and pred.hyperparameters.get("sigma") is not None:
         return (text + f"; with a fixed encoder variance ≠ η_enc no posterior equals the prior "

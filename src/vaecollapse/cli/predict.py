@@ -37,6 +37,33 @@ def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, jso
         raise
 
 
+def critical_parameter(model: str, raw: str, hp: dict, sweeping: bool) -> str:
+    """``--critical``: beta<l> or eta_dec, for numerical MHVAE settings only (the level exists:
+    checked by the theory)."""
+    import re
+
+    from vaecollapse.errors import UserError
+    from vaecollapse.theory.predict import needs_numerical
+
+    value = raw.strip().lower()
+    if not re.fullmatch(r"beta[1-5]|eta_dec", value):
+        raise UserError(f"--critical takes beta1 … beta5 (one of the levels) or eta_dec, got "
+                        f"{raw!r}")
+    if model != "mhvae" or not needs_numerical(hp):
+        raise UserError("--critical applies to numerical MHVAE settings (--model mhvae without "
+                        "--sigma1, or with --levels/--sigmas/--inference …); closed-form tables "
+                        "already show critical β (β2) and η_dec")
+    levels = hp.get("levels") or max([len(hp[k]) for k in ("betas", "sigmas", "latent_dims")
+                                      if isinstance(hp.get(k), list) and len(hp[k]) > 1] or [2])
+    if value != "eta_dec" and int(value[4:]) > levels:
+        raise UserError(f"--critical {value}: the hierarchy has {levels} levels (beta1 … "
+                        f"beta{levels} or eta_dec)")
+    if sweeping:
+        raise UserError("--critical does not apply to --sweep (a phase diagram computes no "
+                        "critical values)")
+    return value
+
+
 @app.command("predict")
 def predict_command(
     model: Model = "vae",
@@ -74,6 +101,14 @@ def predict_command(
     inference: Annotated[str | None, typer.Option(
         help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded "
         "from x). \\[default: markov]")] = None,
+    critical: Annotated[str | None, typer.Option(
+        metavar="PARAM",
+        help="MHVAE numerical settings: the parameter of the critical column, beta<l> (l = 1…L) "
+        "or eta_dec — per mode, its value (others held) where the mode's top-level posterior "
+        "switches to collapsed; '≤ v' marks modes that collapse as it decreases (a lower "
+        "level's β often), — none: never/always collapsed in the scanned range (×/÷1e4, η_dec "
+        "×/÷1e2, cut where the loss turns unbounded), or not monotone. See "
+        "docs/numerical-theory.md §5. \\[default: the top level's β]")] = None,
     centre: Annotated[bool, typer.Option(
         "--centre/--no-centre", help="Centre the data (covariances instead of uncentred second "
         "moments; the theory then describes a linear model with biases).")] = False,
@@ -102,6 +137,8 @@ def predict_command(
                 if raw is None:
                     hp.pop(name, None)
         grid = parse_sweep(sweep) if sweep else None
+        if critical is not None:
+            hp["critical"] = critical_parameter(model, critical, hp, grid is not None)
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
         ds, stats = theory_statistics(model, data, centre)

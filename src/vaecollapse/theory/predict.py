@@ -74,7 +74,7 @@ def hierarchy_setting(latent_dim, *, levels=None, betas=None, latent_dims=None,
                           check_positive("eta_dec", eta_dec))
 
 
-def solve_numerical(stats: Statistics, latent_dim: int, *, critical: bool = True,
+def solve_numerical(stats: Statistics, latent_dim: int, *, critical: bool | str = True,
                     **hyperparameters) -> Prediction:
     """Numerical theory (theory/hierarchy/) for MHVAE settings without a closed form."""
     from vaecollapse.theory.hierarchy.prediction import predict_hierarchy

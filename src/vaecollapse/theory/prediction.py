@@ -5,7 +5,9 @@ Collapse is judged on the optimum itself: a mode is *collapsed* when its posteri
 prior for every input — VAE/CVAE: λ_i = 0 and σ_i = η_enc; MHVAE z2: ω_i = 0 (so W2's row is 0)
 and σ2_i = η_enc; MHVAE z1: λ_i = ω_i = 0 and σ1 = η_dec (q(z1|x) = p(z1|z2) = N(0, η_dec²)).
 *Critical* β (β2 for the MHVAE) and η_dec are the values at and beyond which the mode collapses,
-with the other hyperparameters held; NaN (JSON null) when no finite value exists.
+with the other hyperparameters held; NaN (JSON null) when no finite value exists. Numerical
+hierarchies may instead give a lower level's β, which can collapse the top level as it
+*decreases* (``modes["critical_direction"]`` = "below"; docs/numerical-theory.md §5).
 """
 
 from __future__ import annotations
@@ -64,9 +66,17 @@ class Prediction:
         return "beta2" if self.model == "mhvae" else "beta"
 
     def next_collapse(self, parameter: str | None = None) -> float | None:
-        """Smallest critical value above the current one among modes not yet collapsed."""
+        """Among modes not yet collapsed, the critical value nearest the current one on the
+        side where they collapse: the smallest above it, or — for modes that collapse as the
+        parameter decreases (numerical ``critical_direction`` "below") — the largest below it;
+        the nearer (in ratio) of the two."""
         parameter = parameter or self.critical_parameter
         crit = self.modes[f"critical_{parameter}"]
         current = self.hyperparameters[parameter]
-        ok = ~self.modes["collapsed"] & np.isfinite(crit) & (crit > current)
-        return float(np.min(crit[ok])) if ok.any() else None
+        below = np.asarray(self.modes.get("critical_direction", np.full(crit.shape, None))
+                           ) == "below"
+        alive = ~self.modes["collapsed"] & np.isfinite(crit)
+        up, down = alive & ~below & (crit > current), alive & below & (crit < current)
+        cands = ([float(np.min(crit[up]))] if up.any() else []) + (
+            [float(np.max(crit[down]))] if down.any() else [])
+        return min(cands, key=lambda v: abs(np.log(v / current))) if cands else None

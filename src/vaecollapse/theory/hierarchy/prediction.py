@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from vaecollapse.errors import HyperparameterError, UnboundedError
-from vaecollapse.theory.hierarchy.critical import critical_top_beta
+from vaecollapse.theory.hierarchy.critical import critical_for, parameter_names
 from vaecollapse.theory.hierarchy.optimum import full_loss, solve_modes, weights_from_modes
 from vaecollapse.theory.hierarchy.setting import MAX_LEVELS, Hierarchy, boundedness, flat_pairs
 from vaecollapse.theory.prediction import Prediction
@@ -32,12 +32,21 @@ def hyperparameter_record(h: Hierarchy) -> dict:
     return rec
 
 
-def predict_hierarchy(stats, h: Hierarchy, *, critical: bool = True):
+def predict_hierarchy(stats, h: Hierarchy, *, critical: bool | str = True):
     """The numerical-theory :class:`~vaecollapse.theory.prediction.Prediction` of setting ``h``
     on ``stats`` (VAE/MHVAE statistics: θ = √eig A, basis P). Raises :class:`UnboundedError`
     where the loss is unbounded below. Per-mode keys follow the MHVAE contract (lambda = λ_1,
     omega = ω_2, sigma = σ_1, sigma<l>, kl = top-level KL, kl_z<l>, collapsed = top level,
-    collapsed_z<l>, critical_beta<L>) plus lambda_z<l>, omega_z<l> for every level."""
+    collapsed_z<l>, critical_beta<l>, critical_eta_dec) plus lambda_z<l>, omega_z<l> for every
+    level and critical_direction. ``critical``: the parameter whose critical values are
+    computed ("beta<l>" or "eta_dec"; True: the top level's β; False: none) — the value of it,
+    others held, where the mode's top-level posterior switches to collapsed, collapsed on the
+    side ``critical_direction`` says ("above": at and above the value, "below": at and below;
+    docs/numerical-theory.md §5); the other critical columns stay NaN."""
+    parameter = f"beta{h.levels}" if critical is True or critical is False else str(critical)
+    if parameter not in parameter_names(h):
+        raise HyperparameterError(f"no critical value for {parameter!r} in a {h.levels}-level "
+                                  f"hierarchy: choose one of {', '.join(parameter_names(h))}")
     ok, why = boundedness(h)
     if not ok:
         raise UnboundedError(why, hyperparameter_record(h))
@@ -66,9 +75,13 @@ def predict_hierarchy(stats, h: Hierarchy, *, critical: bool = True):
     for lv in range(1, MAX_LEVELS + 1):
         modes[f"critical_beta{lv}"] = nan.copy()
     modes["critical_beta"] = nan.copy()
-    if critical:
-        modes[f"critical_beta{L}"] = critical_top_beta(sol)
     modes["critical_eta_dec"] = nan.copy()
+    modes["critical_direction"] = np.full(d1, None, dtype=object)
+    crit = critical_for(sol, parameter) if critical is not False else None
+    if crit is not None:
+        modes[f"critical_{parameter}"] = crit.value
+        modes["critical_direction"] = np.array(
+            [{1: "above", -1: "below"}.get(int(v)) for v in crit.direction], dtype=object)
     modes["latent_index"] = np.arange(d1)
     weights = weights_from_modes(sol, stats.basis)
     loss = full_loss(weights, stats.moments.A, h)
@@ -78,8 +91,10 @@ def predict_hierarchy(stats, h: Hierarchy, *, critical: bool = True):
         notes.append(f"beta{a + 1} = beta{b + 1} with both variances learnable: the optimum is "
                      f"not unique (a flat family); z{b + 1}'s use is not determined — shown is "
                      "the most collapsed member")
-    if not critical:
+    if crit is None:
         notes.append("critical values not computed")
+    else:
+        notes += [f"critical {parameter}: {n}" for n in crit.notes]
     named = {f"W{lv + 1}": w for lv, w in enumerate(weights["W"])}
     named.update({f"U{lv + 1}": u for lv, u in enumerate(weights["U"])})
     named.update({f"sigma{lv + 1}": s for lv, s in enumerate(weights["sigma"])})
@@ -89,7 +104,7 @@ def predict_hierarchy(stats, h: Hierarchy, *, critical: bool = True):
                       named, loss, stats.rank, notes=notes)
     pred.solver = "numerical"
     pred.bounded = True
-    pred.critical = f"beta{L}"
+    pred.critical = parameter
     pred.levels = L
     return pred
 
