@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 from pathlib import Path
@@ -101,6 +102,31 @@ def test_expansion_rank_deficient_last_layer():
     with torch.no_grad():
         fast = gaussian_log_lik(net, z, r, 0.3)
     assert float((fast - direct_log_lik(net, z, r, 0.3)).abs().max()) < 1e-9
+
+
+def test_expansion_cache_follows_weight_changes():
+    """The decomposition of WᵀW is cached per layer; every way the weight can change (in place
+    through a view that bypasses the version counter, as the trainer's flat optimiser does;
+    load_state_dict; a dtype cast) gives the direct formula's value for the new weight."""
+    torch.manual_seed(5)
+    net = _decoder((4, 8), 40)
+    z, r = torch.randn(2, 60, 4), torch.rand(2, 40)
+    direct = lambda m: direct_log_lik(copy.deepcopy(m), z, r, 0.5)  # noqa: E731 (.double() casts)
+    with torch.no_grad():
+        first = gaussian_log_lik(net, z, r, 0.5)
+        assert torch.equal(gaussian_log_lik(net, z, r, 0.5), first)  # cached: same numbers
+        alias = net[-1].weight.detach().view(-1)  # shares storage, not the version counter
+        alias.mul_(1.5)
+        changed = gaussian_log_lik(net, z, r, 0.5)
+        assert float((changed - direct(net)).abs().max()) < 1e-4
+        assert float((changed - first).abs().min()) > 1e-3
+        other = _decoder((4, 8), 40)
+        net.load_state_dict(other.state_dict())
+        loaded = gaussian_log_lik(net, z, r, 0.5)
+        assert float((loaded - direct(other)).abs().max()) < 1e-4
+        net64 = net.double()
+        cast = gaussian_log_lik(net64, z.double(), r.double(), 0.5)
+        assert float((cast - direct_log_lik(net64, z, r, 0.5)).abs().max()) < 1e-9
 
 
 def test_direct_fallback_without_linear_last_layer():

@@ -24,6 +24,7 @@ from vaecollapse.config import TrainConfig, run_dataset
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.io import atomic_torch_save, atomic_write_json, atomic_write_text, jsonable
 from vaecollapse.models import LatentModel, build_model
+from vaecollapse.runs.flat_adam import FlatAdam
 from vaecollapse.runs.rundir import RunDir
 
 
@@ -147,8 +148,8 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     ds, x, y = load_run_data(cfg.data, cfg.model.family, datasets)
     torch.manual_seed(cfg.seed)  # parameter initialisation
     model = build_model(cfg.model).to(device)
-    # fused Adam: one kernel per step instead of ~10 per parameter (4x faster on CPU, deterministic)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+    # fused Adam over one flat buffer of all parameters: one kernel per step, one-tensor clip
+    opt = FlatAdam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
     history: list[dict[str, Any]] = []
@@ -202,10 +203,10 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
                 if not torch.isfinite(objective):
                     raise TrainingDiverged(_diverged(f"the loss became {objective.item()}", epoch,
                                                      f"batch {b + 1}", out))
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 objective.backward()
                 if cfg.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                    opt.clip_grad_norm_(cfg.clip)
                 opt.step()
                 w = len(idx) / n
                 sums["loss"] += o.loss.item() * w
