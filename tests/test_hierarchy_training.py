@@ -178,17 +178,23 @@ def test_linear_hierarchy_exact_likelihood_matches_importance_sampling(data_spec
 @pytest.mark.slow
 def test_trained_linear_hierarchy_on_mnist_reaches_the_numerical_optimum(tmp_path):
     """The same check on real data: a seeded sample of 2,000 embedded MNIST digits, 3 Markov
-    levels, Σ1 = Σ2 fixed, latent 4: per-level collapse and λ as the numerical theory says."""
+    levels, Σ1 = Σ2 fixed, latent 4: per-level λ MAE within 10 % of its scale, active modes as
+    predicted, and the exact population loss within 1e-3 (relative) of the optimum's."""
+    from vaecollapse.runs.rundir import load_model
+
     spec = "mnist:n=2000,seed=0"
     hp = dict(levels=3, sigma1=0.3, sigma2=0.3, eta_dec=0.5, eta_enc=0.5)
     mc = model_config_for(load(spec), "mhvae", "linear", 4, **hp)
-    cfg = TrainConfig(data=spec, model=mc, epochs=60, lr=0.01, batch_size=100, seed=0,
+    cfg = TrainConfig(data=spec, model=mc, epochs=300, lr=0.01, batch_size=100, seed=0,
                       schedule="cosine", diagnostics_is_samples=0)
     train(cfg, tmp_path / "m", progress=False)
     diag = json.loads((tmp_path / "m" / "diagnostics.json").read_text())
     for level in diag["levels"]:
         t = diag["theory"]["levels"][level["name"]]
         scale = max(max(t["lambda_theory"]), 1.0)
-        err = np.abs(np.array(t["lambda"]) - np.array(t["lambda_theory"])).max()
-        assert err <= 0.1 * scale, (level["name"], t["lambda"], t["lambda_theory"])
+        assert t["lambda_mae"] <= 0.1 * scale, (level["name"], t["lambda"], t["lambda_theory"])
         assert level["active_modes"] == 4 - t["n_collapsed_predicted"], level["name"]
+    x = load(spec).x.astype(np.float64)
+    optimum = solve(statistics(x, model="mhvae"), 4, critical=False, **hp).optimal_loss
+    trained = population_loss(load_model(tmp_path / "m")[1], x)
+    assert trained - optimum <= 1e-3 * abs(optimum), (trained, optimum)
