@@ -238,8 +238,13 @@ EXPERIMENTS += [
 # where the MNIST spectrum has a wide gap (θ_1² = 38.4, θ_2² = 4.4 on 2,000 digits: with
 # βη_dec² = 12.25 one mode lives), so the runs test where training ends, not how slowly a
 # near-critical mode settles; the ReLU CVAE is Fig. 2b's at β = 1 (true β-ELBO weight).
+# The linear claims are about where training ends, so the linear VAE trains to convergence in
+# every profile: 160 epochs (2,560 steps), where every run is within CONVERGED_GAP nats per point
+# of the closed-form optimum's exact loss (at 40 epochs: up to 0.08 at η_dec = 3.5 and 0.22 at
+# η_dec = 2; the analyses check the gap and leave the claim undecided above it).
+REMEDY_LINEAR_EPOCHS = 160
 REMEDY_LINEAR_VAE = {"model": "vae", **LINEAR, "data": "mnist:n=2000", "latent_dim": 6,
-                     "beta": 1.0, "eta_enc": 1.0, "eta_dec": 3.5}
+                     "beta": 1.0, "eta_enc": 1.0, "eta_dec": 3.5, "epochs": REMEDY_LINEAR_EPOCHS}
 REMEDY_RELU_CVAE = {**RELU_CVAE, "data": "mnist:n=2000,split=quarter", "beta": 1.0,
                     "eta_enc": 1.0, "eta_dec": 1.0}
 REMEDY_QUICK = {"epochs": 40, "eval_points": 500, "diagnostics_is_samples": 20}
@@ -268,25 +273,32 @@ def _advise_series(model: str, opts: dict, checked: bool = True) -> tuple[Series
                    options=opts, checked=checked))
 
 
-ANNEALING = {"plain": {"kl_warmup": 0}, "warm-up": {"kl_warmup": 10}, "cyclical": {"kl_cycles": 4}}
+def _annealing(warmup: int) -> dict[str, dict]:
+    """Plain training, a KL warm-up over ``warmup`` epochs and cyclical annealing (4 cycles)."""
+    return {"plain": {"kl_warmup": 0}, "warm-up": {"kl_warmup": warmup}, "cyclical": {"kl_cycles": 4}}
+
+
 FREE_BITS = {"plain": {"kl_warmup": 0}, "free bits": {"free_bits": 0.25}}
 
 EXPERIMENTS += [
     Experiment(
         name="mitigation-annealing",
         title="Remedies: KL warm-up and cyclical annealing vs plain training",
-        claim="in the linear VAE, KL warm-up (10 epochs) and cyclical annealing (4 cycles, R = "
-              "0.5) end at the closed form's collapsed modes, as plain training does: the global "
-              "optimum does not depend on the path",
+        claim="in the linear VAE, KL warm-up (over the first quarter of training) and cyclical "
+              "annealing (4 cycles, R = 0.5) end at the closed form's collapsed modes, as plain "
+              "training does: the global optimum does not depend on the path",
         check=annealing, analysis=mitigation, base={"seed": 0},
-        series=(*_remedy_series("linear VAE", REMEDY_LINEAR_VAE, ANNEALING, True),
-                *_remedy_series("ReLU CVAE", REMEDY_RELU_CVAE, ANNEALING, False)),
+        series=(*_remedy_series("linear VAE", REMEDY_LINEAR_VAE,
+                                _annealing(REMEDY_LINEAR_EPOCHS // 4), True),
+                *_remedy_series("ReLU CVAE", REMEDY_RELU_CVAE, _annealing(10), False)),
         quick=REMEDY_QUICK, paper={"epochs": 100, **EVAL_PAPER},
         minutes={"quick": 10.5, "paper": 35},
         measured_claim="on the ReLU CVAE (Fig. 2b, β = 1), warm-up and cyclical annealing leave "
                        "fewer collapsed modes than plain training",
         note="the linear CVAE is not in this quick experiment (it needs ~300 epochs to settle, "
-             "see fig3a); warm-up 10 and 4 cycles are Bowman's and Fu's usual settings, not "
+             "see fig3a); the linear VAE trains 160 epochs (to convergence, checked by its loss "
+             "gap to the closed form), the ReLU CVAE 40 (quick); warm-up over a quarter of the "
+             "run (40 and 10 epochs) and 4 cycles are Bowman's and Fu's usual settings, not "
              "tuned"),
     Experiment(
         name="mitigation-free-bits", title="Remedies: free bits (λ = 0.25 nats per dimension)",
