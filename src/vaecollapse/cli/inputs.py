@@ -66,7 +66,9 @@ def hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sig
                                 name=lambda n: "--" + n.replace("_", "-"))
     if "sigma" in hp:  # one value or one per latent dimension
         hp["sigma"] = parse_floats("--sigma", hp["sigma"])
-    return hp
+    from vaecollapse.theory.validation import without_default_shape
+
+    return without_default_shape(hp)
 
 
 def hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference) -> dict:

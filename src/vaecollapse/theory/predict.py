@@ -18,12 +18,15 @@ from vaecollapse.theory.validation import (
     check_latent_dim,
     check_names,
     check_positive,
+    without_default_shape,
 )
 
 
 def solve(stats: Statistics, latent_dim: int, **hyperparameters) -> Prediction:
     """Closed-form optimum for ``stats.model``; hyperparameters as in :func:`predict`."""
     check_names(stats.model, hyperparameters)
+    if stats.model == "mhvae":
+        hyperparameters = without_default_shape(hyperparameters)
     if stats.model == "mhvae" and needs_numerical(hyperparameters):
         return solve_numerical(stats, latent_dim, **hyperparameters)
     if stats.model == "vae":

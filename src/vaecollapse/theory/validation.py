@@ -70,6 +70,15 @@ HIERARCHY_ACCEPTED = ("levels", "betas", "latent_dims", "inference", "sigmas", "
                       "beta3", "beta4", "beta5", "sigma3", "sigma4", "sigma5")
 
 
+def without_default_shape(hp: dict) -> dict:
+    """MHVAE hyperparameters without the hierarchy's default shape (levels = 2, Markov
+    inference, no deeper β or σ): what the two-level closed forms take."""
+    deep = HIERARCHY_ACCEPTED[6:]
+    return {k: v for k, v in hp.items()
+            if not ((k in deep and v is None) or (k == "levels" and v in (None, 2))
+                    or (k == "inference" and v in (None, "markov")))}
+
+
 def check_names(model: str, hyperparameters: dict) -> None:
     accepted = set(ACCEPTED[model]) | (set(HIERARCHY_ACCEPTED) if model == "mhvae" else set())
     unknown = sorted(set(hyperparameters) - accepted)
