@@ -34,7 +34,8 @@ def train_command(
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
     data: Data = "mnist",
     latent_dim: Annotated[int, typer.Option(
-        **lim.option(lim.LATENT_DIM), help="Latent dimension (MHVAE: every level unless --latent-dims).")] = 16,
+        **lim.option(lim.LATENT_DIM),
+        help="Latent dimension (MHVAE: every level unless --latent-dims).")] = 16,
     hidden: Annotated[str, typer.Option(help="MLP hidden sizes, comma-separated.")] = "256",
     beta: Beta = None,
     beta1: Beta1 = None,

@@ -50,7 +50,6 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
     """
     from vaecollapse.errors import UserError
     from vaecollapse.theory import solve, statistics
-
     from vaecollapse.theory.bridge import theory_hyperparameters
 
     cfg = getattr(model, "cfg", None)

@@ -252,7 +252,7 @@ def advise_check(exp, groups, cache):
                  + ("" if fresh else f" but the registry trains β = {beta_at:.4g} (stale)")
                  + f", active modes {act_at} (theory {rec['active_modes']}); at 1.2 × β "
                  f"{act_up} (theory {th_up}){text}"))
-        for s, setting, runs in series:
+        for _, setting, runs in series:
             pred = runs[0]["predicted"]
             act = [r["latent_dim"] - v for r, v in zip(runs, _inactive(runs), strict=True)]
             g = gaps.get((model, setting))

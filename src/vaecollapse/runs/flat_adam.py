@@ -93,7 +93,7 @@ class FlatAdam:
         flat_state = inner["state"].get(0)
         state = {}
         if flat_state is not None:
-            for i, p in enumerate(self.params):
+            for i in range(len(self.params)):
                 state[i] = {}
             total = self.flat.numel()
             for key, value in flat_state.items():

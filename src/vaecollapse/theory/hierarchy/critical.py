@@ -26,7 +26,6 @@ from vaecollapse.theory.hierarchy.chain import (
 from vaecollapse.theory.hierarchy.optimum import HierarchySolution
 from vaecollapse.theory.hierarchy.setting import Hierarchy, bounded_mask
 
-
 #: half-width (a factor) of the scanned bracket around the current value
 BRACKET = {"beta": 1e4, "eta_dec": 1e2}
 #: the scan's log grid: points per decade of the bracket (8 decades: 33 points)
@@ -186,7 +185,6 @@ def critical_values(sol: HierarchySolution, parameter: str, *, factor: float | N
     c = top_collapsed(h, theta, parameter, np.tile(grid, (n, 1)), seed=seed)
     flips = c[:, 1:] != c[:, :-1]
     switches = flips.sum(1)
-    rows = np.arange(n)
     res, dirn = np.full(n, np.nan), np.zeros(n, dtype=np.int8)
     bad = switches > 1
     # 2. one switch: refine [grid[j], grid[j + 1]] (in log space)
