@@ -21,19 +21,7 @@ from vaecollapse.models import build_model
 from vaecollapse.runs.train import train
 from vaecollapse.theory import solve, statistics
 
-THETA = np.array([3.0, 2.0, 1.4, 0.9, 0.5, 0.3])
-
-
-@pytest.fixture(scope="module")
-def data_spec(tmp_path_factory):
-    """x with a known spectrum in a random basis (as test_theory_training.py)."""
-    rng = np.random.default_rng(0)
-    q = np.linalg.qr(rng.normal(size=(6, 6)))[0]
-    x = (rng.normal(size=(1000, 6)) * THETA) @ q.T
-    path = tmp_path_factory.mktemp("data") / "linear.npz"
-    np.savez(path, x=x.astype(np.float32))
-    return f"npz:{path}"
-
+# data_spec (tests/conftest.py): x with a known spectrum in a random basis (the MHVAE ignores y)
 
 # Each a mixed regime by the numerical theory (collapsed modes of 4 per level, from predict):
 CASES = {

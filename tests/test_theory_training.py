@@ -19,24 +19,6 @@ from vaecollapse.config import TrainConfig, model_config_for
 from vaecollapse.data import load
 from vaecollapse.runs.train import train
 
-THETA = np.array([3.0, 2.0, 1.4, 0.9, 0.5, 0.3])
-
-
-
-
-@pytest.fixture(scope="module")
-def data_spec(tmp_path_factory):
-    """x with a known spectrum in a random basis; y partly linear in x plus structured noise."""
-    rng = np.random.default_rng(0)
-    q = np.linalg.qr(rng.normal(size=(6, 6)))[0]
-    x = (rng.normal(size=(1000, 6)) * THETA) @ q.T
-    y = x[:, :4] @ rng.normal(size=(4, 5)) * 0.4 + rng.normal(size=(1000, 5)) * np.array(
-        [2, 1.3, 0.8, 0.4, 0.2])
-    path = tmp_path_factory.mktemp("data") / "linear.npz"
-    np.savez(path, x=x.astype(np.float32), y=y.astype(np.float32))
-    return f"npz:{path}"
-
-
 CASES = {
     # VAE: √β η_dec = 1 sits between θ = 1.4 and 0.9 → 1 of 4 modes collapses
     "vae": dict(beta=1.0, eta_dec=1.0),

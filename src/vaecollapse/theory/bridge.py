@@ -16,15 +16,12 @@ def theory_hyperparameters(m) -> dict[str, Any]:
     hyperparameters by name; for the MHVAE only the hierarchy's non-default shape (levels ≠ 2,
     ladder inference, the deeper levels' β and σ, sizes per level), so that the two-level Markov
     MHVAE with Σ1 fixed keeps its closed form."""
+    from vaecollapse.theory.validation import without_default_shape
+
     hp = m.hyperparameters.to_dict()
     if m.family != "mhvae":
         return hp
-    deep = {f"{p}{k}" for p in ("beta", "sigma") for k in range(3, 6)}
-    out = {k: v for k, v in hp.items() if not (k in deep and v is None)}
-    if out["levels"] == 2:
-        del out["levels"]
-    if out["inference"] == "markov":
-        del out["inference"]
+    out = without_default_shape(hp)
     if out.get("levels") == 1:
         out.pop("beta2", None)
         out.pop("sigma2", None)
@@ -60,10 +57,9 @@ def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
 
     cfg, stats = run_statistics(options, cache)
     m = cfg.model
+    extra = {"critical": False} if _numerical(m) else {}  # collapse only, no critical values
     try:
-        return solve(stats, m.latent_dim, critical=False, **theory_hyperparameters(m)
-                     ).n_collapsed if _numerical(m) else \
-            solve(stats, m.latent_dim, **theory_hyperparameters(m)).n_collapsed
+        return solve(stats, m.latent_dim, **extra, **theory_hyperparameters(m)).n_collapsed
     except UnboundedError:
         return None
 
