@@ -131,7 +131,7 @@ def depth_figure(panels, latent: int, title: str, path: Path) -> str:
         for k in range(top):
             pts = [(L, th[k], np.asarray(tr[k], dtype=float)) for L, th, tr in depths if L > k]
             Ls = [L for L, _, _ in pts]
-            ax.plot(Ls, [t for _, t, _ in pts], "-", color=f"C{k}", lw=1.5,
+            ax.plot(Ls, [t for _, t, _ in pts], "-_", ms=16, mew=1.5, color=f"C{k}", lw=1.5,
                     label=f"z{k + 1}: numerical theory")
             mean = np.array([t.mean() for _, _, t in pts])
             lo = mean - np.array([t.min() for _, _, t in pts])
