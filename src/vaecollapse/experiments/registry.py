@@ -340,6 +340,7 @@ EXPERIMENTS += [
 HIERARCHY = {"model": "mhvae", **LINEAR, "data": "mnist:n=2000", "latent_dim": 10, "lr": 0.03,
              "eta_enc": 0.5, "eta_dec": 0.5}
 HIERARCHY_QUICK = {"epochs": 60, **EVAL_QUICK, "diagnostics_is_samples": 0}
+HIERARCHY_PAPER = {"epochs": 100, **EVAL_PAPER, "data": "mnist"}
 DEPTHS = (1, 2, 3, 4)
 
 
@@ -364,7 +365,7 @@ EXPERIMENTS += [
         series=(Series(label="Σ1 learnable", param="beta2", values=(1.5, 3.0, 5.0, 7.0)),
                 Series(label="σ1 = 0.5", param="beta2", values=(1.5, 3.0, 5.0, 7.0),
                        options={"sigma1": 0.5})),
-        quick=HIERARCHY_QUICK, paper={"epochs": 100, **EVAL_PAPER, "data": "mnist"},
+        quick=HIERARCHY_QUICK, paper=HIERARCHY_PAPER,
         minutes={"quick": 1.2, "paper": 20},
         note="β2 > β1 = 1 throughout: with Σ1 and Σ2 both learnable the loss is bounded iff "
              "β1 ≤ β2 (unbounded below for β1 > β2, a flat family of optima at equality), so "
@@ -379,7 +380,7 @@ EXPERIMENTS += [
                        "and ladder inference at every depth",
         base=HIERARCHY,
         series=tuple(_depth_series(inf, L) for inf in ("markov", "ladder") for L in DEPTHS),
-        quick=HIERARCHY_QUICK, paper={"epochs": 100, **EVAL_PAPER, "data": "mnist"},
+        quick=HIERARCHY_QUICK, paper=HIERARCHY_PAPER,
         minutes={"quick": 2.4, "paper": 40},
         note="β_l = l (1, 2, 3, 4), σ_l = 0.5 fixed below the top level, the top Σ_L learnable, "
              "latent 10 per level: with every variance learnable everything above z1 collapses "
