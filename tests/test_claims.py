@@ -170,3 +170,51 @@ def test_comparison_checks_judge_the_claimed_arm():
     assert second_more_au(grid_points(e, runs(0.9, 0.3, "active_units_kl_fraction"))).holds is False
     verdict = second_more_au(grid_points(e, runs(0.3, 0.9, "active_units_kl_fraction")))
     assert verdict.evidence.startswith("active units (KL fraction): fixed σ = 1 0.91 vs learnable Σ")
+
+
+# ------------------------------------------------------------------------------ issue 13: hierarchies
+
+def test_first_collapses_more_holds_and_fails_on_fabricated_arms():
+    """Learnable vs fixed arm over 3 β2 values, 3 seeds: predicted and trained ≥ everywhere with
+    per-seed totals 30 vs 13 → holds (exact p = 1/C(6,3) = 0.05); a trained median behind at one
+    value, a predicted arm that loses somewhere, or equal totals → fails."""
+    from vaecollapse.experiments.claims import first_collapses_more
+
+    values = (1.5, 3.0, 5.0)
+    learn = np.array([[10, 10, 10]] * 3)          # values × seeds
+    fixed = np.array([[0, 1, 0], [4, 4, 3], [9, 9, 9]])
+    ok = first_collapses_more("beta2", values, [("Σ1 learnable", [10, 10, 10], learn),
+                                                ("σ1 = 0.5", [0, 4, 9], fixed)])
+    assert ok.holds is True and "p = 0.05" in ok.evidence
+    behind = learn.copy()
+    behind[1] = [2, 3, 2]  # the learnable arm's median 2 < 4 at β2 = 3
+    v = first_collapses_more("beta2", values, [("a", [10, 10, 10], behind), ("b", [0, 4, 9], fixed)])
+    assert v.holds is False and "behind at beta2 = 3" in v.evidence
+    v = first_collapses_more("beta2", values, [("a", [10, 3, 10], learn), ("b", [0, 4, 9], fixed)])
+    assert v.holds is False  # the prediction itself is behind at β2 = 3
+    v = first_collapses_more("beta2", values, [("a", [9, 9, 9], fixed), ("b", [9, 9, 9], fixed)])
+    assert v.holds is False  # equal: not more overall
+
+
+def test_tracks_on_collapsed_modes_per_level():
+    """The depth claim reuses `tracks` on (setting, level) points with its own wording."""
+    from vaecollapse.experiments.claims import tracks
+
+    predicted = np.array([0, 0, 7, 9])
+    near = np.array([[0, 0, 0], [0, 1, 0], [6, 7, 8], [9, 9, 10]])
+    v = tracks("(inference, depth, level)", near, predicted, 10, what="collapsed modes",
+               theory="the numerical theory")
+    assert v.holds is True and "collapsed modes vs the numerical theory" in v.evidence
+    far = near.copy()
+    far[2] = [4, 5, 5]  # median 5 vs 7: off by 2 > tolerance 1
+    assert tracks("levels", far, predicted, 10).holds is False
+
+
+def test_inference_agrees_is_exact_equality_of_the_predictions():
+    from vaecollapse.experiments.claims import inference_agrees
+
+    same = [(3, "z3", 7, 7, 7.0, 6.0), (4, "z4", 9, 9, 9.0, 9.0)]
+    v = inference_agrees(same)
+    assert v.holds is True and "equal at every one" in v.evidence and "L=3 z3: 7 vs 6" in v.evidence
+    v = inference_agrees([(3, "z3", 7, 6, 7.0, 6.0)])
+    assert v.holds is False and "differ at L=3 z3" in v.evidence

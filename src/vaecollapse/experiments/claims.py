@@ -4,8 +4,10 @@ claims.json holds it is :func:`claim_record`.
 
 The checks, by the analysis that calls them: ``curves`` — :class:`SeriesTrend` (``increasing``,
 ``decreasing``, ``kl_increasing``, ``kl_decreasing``) and :class:`ArmComparison`
-(``first_more``, ``second_more_au``); ``linear_sweep`` — :func:`tracks`; ``grid`` —
-:func:`z2_rises_with_beta2_falls_with_beta1`; ``verify`` — :func:`agrees_with_closed_form`.
+(``first_more``, ``second_more_au``); ``linear_sweep`` — :func:`tracks` (and
+:func:`first_collapses_more` for two arms); ``depth`` — :func:`tracks` per level and
+:func:`inference_agrees`; ``grid`` — :func:`z2_rises_with_beta2_falls_with_beta1`; ``verify`` —
+:func:`agrees_with_closed_form`.
 :func:`theory_agreement` is the claim the runner adds to every experiment with linear-theory
 predictions; the remedies' checks live beside their analysis in
 :mod:`vaecollapse.experiments.mitigations`.
@@ -131,21 +133,67 @@ first_more = ArmComparison("first_more", COLLAPSED, 0)  # the first arm collapse
 second_more_au = ArmComparison("second_more_au", ACTIVE_UNITS, 1)  # the second keeps more units
 
 
-def tracks(param: str, measured: np.ndarray, predicted: np.ndarray, latent_dim: int) -> Verdict:
-    """The claim: trained active modes track the closed form — at every swept value of ``param``
-    the seed median of ``measured`` (values × seeds) is within max(1, round(10% of latent_dim))
-    of ``predicted``."""
+def tracks(param: str, measured: np.ndarray, predicted: np.ndarray, latent_dim: int, *,
+           what: str = "active modes", theory: str = "the closed form") -> Verdict:
+    """The claim: trained ``what`` (active or collapsed modes) track ``theory`` — at every point
+    (a swept value of ``param``, or a level of one setting) the seed median of ``measured``
+    (points × seeds) is within max(1, round(10% of latent_dim)) of ``predicted``."""
     median = np.median(measured, axis=1)
     diff = np.abs(median - predicted)
     worst_seed = int(np.max(np.abs(measured - predicted[:, None])))
     tol = max(1, int(round(0.1 * latent_dim)))
-    evidence = (f"seed-median active modes vs the closed form over {len(predicted)} values of "
+    evidence = (f"seed-median {what} vs {theory} over {len(predicted)} values of "
                 f"{param}: max |Δ| {diff.max():g}, mean |Δ| {diff.mean():.2g} (tolerance {tol}; "
                 f"worst single seed {worst_seed}; {measured.shape[1]} seeds)")
     statistic = [{"test": "max-abs-difference-of-seed-medians", "max": float(diff.max()),
                   "mean": float(diff.mean()), "tolerance": tol, "worst_seed": worst_seed,
                   "seeds": int(measured.shape[1])}]
     return Verdict(bool(diff.max() <= tol), evidence, statistic)
+
+
+def first_collapses_more(param: str, values, arms) -> Verdict:
+    """The claim of two arms of a linear sweep (``arms`` = [(label, predicted collapsed modes per
+    value, trained collapsed modes: values × seeds)], the claimed larger first): the first arm has
+    at least as many collapsed modes as the second at every value of ``param`` and more over
+    all values — predicted (exact: every value, and the sums) and trained (the seed medians at
+    every value, and the exact one-sided permutation test of :func:`compare` on each seed's total
+    over the values, n vs n seeds). All four must hold (:func:`combine`; too few seeds to reach
+    ALPHA: undecided)."""
+    (la, pa, ma), (lb, pb, mb) = arms
+    pa, pb = np.asarray(pa, float), np.asarray(pb, float)
+    ma, mb = np.asarray(ma, float), np.asarray(mb, float)
+    pred_every, pred_more = bool(np.all(pa >= pb)), bool(pa.sum() > pb.sum())
+    med_a, med_b = np.median(ma, axis=1), np.median(mb, axis=1)
+    trained_every = bool(np.all(med_a >= med_b))
+    c = compare(ma.sum(axis=0), mb.sum(axis=0))
+    behind = [value_name(v) for v, a, b in zip(values, med_a, med_b, strict=True) if a < b]
+    evidence = (f"collapsed modes, {la} vs {lb}: predicted {pa.sum():g} vs {pb.sum():g} over "
+                f"{len(pa)} values of {param} (≥ at every value: {pred_every}); trained seed "
+                f"medians ≥ at every value: {trained_every}"
+                + (f" (behind at {param} = {', '.join(behind)})" if behind else "")
+                + f"; per-seed totals {ma.sum(axis=0).mean():.3g} vs {mb.sum(axis=0).mean():.3g} "
+                f"— {c.describe()}")
+    statistic = [{"test": "predicted-at-every-value-and-sum", "every": pred_every,
+                  "more": pred_more, "sum_a": float(pa.sum()), "sum_b": float(pb.sum())},
+                 {"test": "trained-seed-medians-at-every-value", "every": trained_every},
+                 {"on": "per-seed totals over the values", **c.as_dict()}]
+    return Verdict(combine([pred_every and pred_more, trained_every, c.holds]), evidence, statistic)
+
+
+def inference_agrees(points) -> Verdict:
+    """The claim: Markov and ladder inference leave the same collapsed modes at every level and
+    depth in the numerical theory (exact equality); the trained seed medians are compared
+    alongside, reported. ``points`` = [(depth L, level, Markov predicted, ladder predicted, Markov
+    trained median, ladder trained median)]."""
+    differ = [f"L={L} {z}: {a:g} vs {b:g}" for L, z, a, b, _, _ in points if a != b]
+    trained = [f"L={L} {z}: {a:g} vs {b:g}" for L, z, _, _, a, b in points if a != b]
+    evidence = (f"numerical theory, Markov vs ladder over {len(points)} (depth, level) points: "
+                + (f"differ at {'; '.join(differ)}" if differ else "equal at every one")
+                + "; trained seed medians: "
+                + (f"differ at {'; '.join(trained)}" if trained else "equal at every one"))
+    statistic = [{"test": "exact-equality-of-predictions", "points": len(points),
+                  "differ": len(differ), "trained_differ": len(trained)}]
+    return Verdict(not differ, evidence, statistic)
 
 
 def z2_rises_with_beta2_falls_with_beta1(points: list[tuple[int, int, int]], k: int) -> Verdict:

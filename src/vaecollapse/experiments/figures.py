@@ -91,27 +91,62 @@ def bars_figure(labels, colors, metrics, title: str, path: Path, note: str = "")
     return save(fig, path)
 
 
-def linear_sweep_figure(param, fine, curve, xs, measured, per_dim, epsilon, delta, title,
-                        path: Path) -> str:
-    """Closed-form active modes (step curve) against the trained ones: every seed as a dot, the
-    seed mean with min–max whiskers."""
+def linear_sweep_figure(param, panels, epsilon, delta, title, path: Path) -> str:
+    """The theory's active modes (step curve) against the trained ones, per series: every seed as
+    a dot, the seed mean with min–max whiskers. ``panels`` = [(series label, theory kind, fine
+    values, theory curve, swept values, values × seeds active modes, values × seeds dims not
+    (ε,δ)-collapsed)]; one series is drawn black and red, several in a colour each."""
     fig, ax = new_figure(figsize=(6.4, 4.4))
-    ax.step(fine, curve, where="post", color="k", lw=1.5, label="closed form")
-    m = np.asarray(measured, dtype=float)  # values × seeds
-    for k in range(m.shape[1]):
-        ax.plot(xs, m[:, k], ".", color="C3", alpha=0.5, ms=5)
-    ax.errorbar(xs, m.mean(1), yerr=[m.mean(1) - m.min(1), m.max(1) - m.mean(1)], fmt="o",
-                color="C3", capsize=3,
-                label=r"trained: active modes (eigenvalues of Cov$_x\,\mu(x)$ > 0.01)")
-    pd = np.asarray(per_dim, dtype=float)
-    ax.plot(xs, pd.mean(1), "x", color="C0", ms=6,
-            label=f"trained: dims not (ε={epsilon:g}, δ={delta:g})-collapsed (seed mean)")
+    one = len(panels) == 1
+    for j, (label, kind, fine, curve, xs, measured, per_dim) in enumerate(panels):
+        line, dots = ("k", "C3") if one else (f"C{j}", f"C{j}")
+        prefix = "" if one else f"{label}: "
+        ax.step(fine, curve, where="post", color=line, lw=1.5, label=prefix + kind)
+        m = np.asarray(measured, dtype=float)  # values × seeds
+        for k in range(m.shape[1]):
+            ax.plot(xs, m[:, k], ".", color=dots, alpha=0.5, ms=5)
+        ax.errorbar(xs, m.mean(1), yerr=[m.mean(1) - m.min(1), m.max(1) - m.mean(1)], fmt="o",
+                    color=dots, capsize=3,
+                    label=prefix + r"trained: active modes (eigenvalues of Cov$_x\,\mu(x)$ > 0.01)")
+        pd = np.asarray(per_dim, dtype=float)
+        ax.plot(xs, pd.mean(1), "x", color="C0" if one else dots, ms=6,
+                label=prefix + f"trained: dims not (ε={epsilon:g}, δ={delta:g})-collapsed "
+                "(seed mean)")
     ax.set_xscale("log")
     ax.set_xlabel(param, fontsize=FONT)
     ax.set_ylabel("active modes", fontsize=FONT)
     ax.tick_params(labelsize=SMALL)
     ax.legend(fontsize=SMALL)
     suptitle(fig, title + "\n(dots: seeds; whiskers: min–max over seeds)")
+    return save(fig, path)
+
+
+def depth_figure(panels, latent: int, title: str, path: Path) -> str:
+    """Collapsed modes per level against depth L, one panel per inference: the numerical theory
+    as lines, the trained seed means as points with min–max whiskers. ``panels`` = [(inference,
+    [(L, theory per level, levels × seeds trained)])]."""
+    fig, axes = new_figure(1, len(panels), figsize=(4.8 * len(panels), 4.0), squeeze=False)
+    for ax, (inference, depths) in zip(axes[0], panels, strict=True):
+        top = max(L for L, _, _ in depths)
+        for k in range(top):
+            pts = [(L, th[k], np.asarray(tr[k], dtype=float)) for L, th, tr in depths if L > k]
+            Ls = [L for L, _, _ in pts]
+            ax.plot(Ls, [t for _, t, _ in pts], "-_", ms=16, mew=1.5, color=f"C{k}", lw=1.5,
+                    label=f"z{k + 1}: numerical theory")
+            mean = np.array([t.mean() for _, _, t in pts])
+            lo = mean - np.array([t.min() for _, _, t in pts])
+            hi = np.array([t.max() for _, _, t in pts]) - mean
+            ax.errorbar(np.array(Ls) + 0.06 * (k - (top - 1) / 2), mean,
+                        yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], fmt="o", color=f"C{k}",
+                        capsize=3, ms=4, label=f"z{k + 1}: trained")
+        ax.set_xticks(sorted({L for L, _, _ in depths}))
+        ax.set_ylim(-0.5, latent + 0.5)
+        ax.set_xlabel("depth L (levels)", fontsize=FONT)
+        ax.set_ylabel(f"collapsed modes of {latent}", fontsize=FONT)
+        ax.set_title(f"{inference} inference", fontsize=FONT)
+        ax.tick_params(labelsize=SMALL)
+        ax.legend(fontsize=SMALL, ncol=2)
+    suptitle(fig, title + "\n(points: seed mean, whiskers: min–max over seeds)")
     return save(fig, path)
 
 

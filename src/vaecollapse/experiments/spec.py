@@ -52,8 +52,8 @@ class Experiment:
       series; or from :mod:`~vaecollapse.experiments.mitigations` for the remedies), called by
       ``analysis`` with the runs grouped as that analysis documents.
     - ``analysis``: the function that turns the finished runs into figures and claims
-      (:mod:`vaecollapse.experiments.analyses`: ``curves``, ``linear_sweep``, ``grid``,
-      ``verify``; :func:`~vaecollapse.experiments.mitigations.mitigation`).
+      (:mod:`vaecollapse.experiments.analyses`: ``curves``, ``linear_sweep``, ``depth``,
+      ``grid``, ``verify``; :func:`~vaecollapse.experiments.mitigations.mitigation`).
     - ``base``: `train` options shared by every run; ``quick`` / ``paper``: the profile's options
       on top of them, plus the runner's own: ``grid`` (the β1 × β2 values: the runs are the grid's
       points) and ``instances`` (random problems of a theorem check).
@@ -66,8 +66,10 @@ class Experiment:
     - ``seeds``: training seeds per grid point and profile; ``test_eval``: evaluate on the data's
       test part (where the paper used the test set).
     - ``data_template``: the data spec with the swept ``{digit}`` or ``{corr}`` filled in.
-    - ``note``: shown in meta.json and the report; ``measured_claim``: the remedies' second claim
-      (measured on the non-linear model, beyond the theory); ``keep``: advise-check's K per model.
+    - ``note``: shown in meta.json and the report; ``measured_claim``: a second claim — the
+      remedies' (measured on the non-linear model, beyond the theory), or one that the analysis
+      has ``second_check`` judge (``linear_sweep``: two arms, ``depth``: Markov vs ladder);
+      ``keep``: advise-check's K per model.
     """
 
     name: str
@@ -89,11 +91,12 @@ class Experiment:
     data_template: str | None = None
     note: str | None = None
     measured_claim: str | None = None
+    second_check: Callable[..., Any] | None = None
     keep: dict[str, int] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """The analysis's name: curves | linear_sweep | grid | verify | mitigation."""
+        """The analysis's name: curves | linear_sweep | depth | grid | verify | mitigation."""
         return self.analysis.__name__
 
     def options(self, profile: str) -> dict[str, Any]:

@@ -47,19 +47,35 @@ def run_statistics(options: dict[str, Any], cache: dict):
     return cfg, cache[key]
 
 
+def theory_solver(options: dict[str, Any], cache: dict):
+    """(solve, latent_dim, kind) for a run's options: ``solve(**overrides)`` is the linear
+    theory's :class:`~vaecollapse.theory.Prediction` on the run's data and hyperparameters (with
+    ``overrides`` on top, e.g. a swept β2), ``kind`` "closed form" or "numerical theory" (an
+    MHVAE without a closed form: solved without critical values)."""
+    from vaecollapse.theory import solve
+
+    cfg, stats = run_statistics(options, cache)
+    m = cfg.model
+    hp = theory_hyperparameters(m)
+    numerical = _numerical(m)
+    extra = {"critical": False} if numerical else {}  # collapse only, no critical values
+
+    def solver(**overrides):
+        return solve(stats, m.latent_dim, **extra, **{**hp, **overrides})
+
+    return solver, m.latent_dim, "numerical theory" if numerical else "closed form"
+
+
 def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
     """Closed-form number of collapsed modes for a run's data and hyperparameters (the linear
     model's, whatever the run's backbone); for MHVAE settings without one (learnable Σ1, more
     levels, ladder inference) the numerical theory's (top level), None where its loss is
     unbounded below. ``cache`` keeps the data statistics per (data spec, family)."""
     from vaecollapse.errors import UnboundedError
-    from vaecollapse.theory import solve
 
-    cfg, stats = run_statistics(options, cache)
-    m = cfg.model
-    extra = {"critical": False} if _numerical(m) else {}  # collapse only, no critical values
+    solver, _, _ = theory_solver(options, cache)
     try:
-        return solve(stats, m.latent_dim, **extra, **theory_hyperparameters(m)).n_collapsed
+        return solver().n_collapsed
     except UnboundedError:
         return None
 
