@@ -53,15 +53,23 @@ def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
     levels, ladder inference) the numerical theory's (top level), None where its loss is
     unbounded below. ``cache`` keeps the data statistics per (data spec, family)."""
     from vaecollapse.errors import UnboundedError
+
+    try:
+        return optimum(options, cache)[1].n_collapsed
+    except UnboundedError:
+        return None
+
+
+def optimum(options: dict[str, Any], cache: dict):
+    """(TrainConfig, the linear model's global optimum as a Prediction) for a run's data and
+    hyperparameters: closed form, or the numerical theory without critical values (an MHVAE
+    without a closed form). Raises UnboundedError where the loss is unbounded below."""
     from vaecollapse.theory import solve
 
     cfg, stats = run_statistics(options, cache)
     m = cfg.model
     extra = {"critical": False} if _numerical(m) else {}  # collapse only, no critical values
-    try:
-        return solve(stats, m.latent_dim, **extra, **theory_hyperparameters(m)).n_collapsed
-    except UnboundedError:
-        return None
+    return cfg, solve(stats, m.latent_dim, **extra, **theory_hyperparameters(m))
 
 
 def _numerical(m) -> bool:
