@@ -299,14 +299,13 @@ SAME_OPTIMUM = ("in the generative chain z2 → z1 → x, z2 is independent of x
                 "optimum and both inferences share it")
 
 
-def _theory_comparison(model, series) -> str:
-    """The theory's ladder-vs-Markov prediction of one model: equal or not, and why."""
+def _theory_comparison(model, series) -> tuple[str, bool]:
+    """The theory's ladder-vs-Markov prediction of one model as (text, equal)."""
     pred = {setting: runs[0]["predicted"] for _, setting, runs in series}
-    kind = series[0][2][0]["predicted_kind"]
-    text = ", ".join(f"{k} {v}" for k, v in pred.items())
-    if len(set(pred.values())) == 1:
-        return f"{model}: theory ({kind}) collapses the same z2 modes ({text}) — {SAME_OPTIMUM}"
-    return f"{model}: theory ({kind}) collapses different z2 modes ({text})"
+    text = ", ".join(f"{setting} {runs[0]['predicted']} ({runs[0]['predicted_kind']})"
+                     for _, setting, runs in series)
+    same = len(set(pred.values())) == 1
+    return f"{model}: theory collapses {'the same' if same else 'different'} z2 modes ({text})", same
 
 
 def separate_maps(exp, groups, cache):
@@ -318,9 +317,11 @@ def separate_maps(exp, groups, cache):
     that the ladder collapses fewer z2 modes than Markov is measured with the exact
     permutation test of :func:`stats.compare` (Markov's collapsed modes > the ladder's)."""
     linear_parts, linear_text, measured_parts, measured_text, tests = [], [], [], [], []
-    rows, all_gaps, theory_text = [], [], []
+    rows, all_gaps, theory_text, equal = [], [], [], []
     for model, series in groups.items():
-        theory_text.append(_theory_comparison(model, series))
+        text, same = _theory_comparison(model, series)
+        theory_text.append(text)
+        equal.append(same)
         by_setting = {setting: runs for _, setting, runs in series}
         for s, setting, runs in series:
             pred = runs[0]["predicted"]
@@ -342,6 +343,8 @@ def separate_maps(exp, groups, cache):
                                  f" vs Markov {stats.mean_sd(_inactive(markov))} — {c.describe()}")
     header = [*HEADER, GAP_COLUMN]
     theory = "; ".join(theory_text)
+    if all(equal):  # why: the module's SAME_OPTIMUM
+        theory += f" — {SAME_OPTIMUM}"
     evidence = "collapsed z2 modes per seed — " + "; ".join(linear_text)
     if all_gaps and not _converged(all_gaps):
         evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
