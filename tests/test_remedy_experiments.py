@@ -127,19 +127,24 @@ def neg_elbo(x, W, U, sigma, beta, eta_enc, eta_dec):
     return float((nll + beta * kl).mean())
 
 
-def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
+def train_briefly(opts, out):
+    """Train a run of ``opts`` into ``out``; its training data as float64."""
     from vaecollapse.config import config_from_options
-    from vaecollapse.runs.rundir import RunDir
     from vaecollapse.runs.train import train
+
+    datasets = {}
+    train(config_from_options(**opts, datasets=datasets), out, progress=False, datasets=datasets)
+    return datasets[opts["data"]].x.astype(np.float64)
+
+
+def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
+    from vaecollapse.runs.rundir import RunDir
     from vaecollapse.theory import solve, statistics
 
     opts = {"model": "vae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 3,
             "beta": 1.0, "eta_enc": 1.0, "eta_dec": 2.0, "epochs": 2, "batch_size": 50,
             "lr": 0.01, "eval_points": 20, "diagnostics_is_samples": 0}
-    datasets = {}
-    train(config_from_options(**opts, datasets=datasets), tmp_path / "r", progress=False,
-          datasets=datasets)
-    x = datasets["mnist:n=200"].x.astype(np.float64)
+    x = train_briefly(opts, tmp_path / "r")
     hp = {"beta": 1.0, "eta_enc": 1.0, "eta_dec": 2.0}
     best = solve(statistics(x, model="vae"), 3, **hp).weights
     _, model, ckpt = RunDir(tmp_path / "r").load_model()
@@ -213,19 +218,14 @@ def test_loss_gap_of_the_mhvae_is_its_elbo_gap_to_the_theory(inference, tmp_path
     """The MHVAE's gap (Fig. 2c's σ1 = 0.5, η = 0.5, β2 = 2: Markov against the closed form,
     ladder against the numerical theory) equals the Monte-Carlo β-ELBO difference between the
     trained weights and the theory's optimum, and vanishes at the optimum itself."""
-    from vaecollapse.config import config_from_options
     from vaecollapse.runs.rundir import RunDir
-    from vaecollapse.runs.train import train
     from vaecollapse.theory import solve, statistics
 
     hp = {"sigma1": 0.5, "eta_enc": 0.5, "eta_dec": 0.5, "beta1": 1.0, "beta2": 2.0}
     opts = {"model": "mhvae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 3,
             "inference": inference, **hp, "epochs": 2, "batch_size": 50, "lr": 0.01,
             "eval_points": 20, "diagnostics_is_samples": 0}
-    datasets = {}
-    train(config_from_options(**opts, datasets=datasets), tmp_path / "r", progress=False,
-          datasets=datasets)
-    x = datasets["mnist:n=200"].x.astype(np.float64)
+    x = train_briefly(opts, tmp_path / "r")
     extra = {"inference": "ladder", "critical": False} if inference == "ladder" else {}
     best = solve(statistics(x, model="mhvae"), 3, **extra, **hp).weights
     _, model, ckpt = RunDir(tmp_path / "r").load_model()

@@ -155,36 +155,47 @@ def _linear_verdict(parts: list[bool], gaps: list[float]) -> bool | None:
     return all(parts) if _converged(gaps) else None
 
 
+def _linear_rows(model, series, cache, rows, linear) -> None:
+    """Table rows of one model's series (the theory and the worst loss gap beside them); for each
+    checked (linear) series, ``linear`` collects whether every seed ends at the theory's count
+    ("parts"), the runs' loss gaps ("gaps") and the evidence ("text")."""
+    for s, setting, runs in series:
+        pred, kind = runs[0]["predicted"], runs[0]["predicted_kind"]
+        gaps = _gaps(runs, cache) if s.checked else []
+        rows.append([*_row(model, setting, runs, "—" if pred is None else f"{pred} ({kind})"),
+                     f"{max(gaps):.2g}" if gaps else "—"])
+        if s.checked:
+            linear["parts"].append(all(v == pred for v in _inactive(runs)))
+            linear["gaps"] += gaps
+            linear["text"].append(f"{model} {setting} {_inactive(runs)} vs {kind} {pred} "
+                                  f"({_gap_text(gaps)})")
+
+
+def _linear_evidence(what: str, linear) -> str:
+    evidence = f"{what} — " + "; ".join(linear["text"])
+    if linear["gaps"] and not _converged(linear["gaps"]):
+        evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
+    return evidence
+
+
 def annealing(exp, groups, cache):
     """KL warm-up and cyclical annealing: see the module docstring."""
-    linear_parts, linear_text, measured_parts, measured_text, tests = [], [], [], [], []
-    rows, all_gaps = [], []
+    linear = {"parts": [], "gaps": [], "text": []}
+    measured_parts, measured_text, tests, rows = [], [], [], []
     for model, series in groups.items():
         plain = next(runs for _, setting, runs in series if setting == "plain")
+        _linear_rows(model, series, cache, rows, linear)
         for s, setting, runs in series:
-            pred = runs[0]["predicted"]
-            gaps = _gaps(runs, cache) if s.checked else []
-            rows.append([*_row(model, setting, runs, "—" if pred is None else
-                               f"{pred} ({runs[0]['predicted_kind']})"),
-                         f"{max(gaps):.2g}" if gaps else "—"])
-            if s.checked:
-                ok = all(v == pred for v in _inactive(runs))
-                linear_parts.append(ok)
-                all_gaps += gaps
-                linear_text.append(f"{model} {setting} {_inactive(runs)} vs closed form {pred} "
-                                   f"({_gap_text(gaps)})")
-            elif setting != "plain":
+            if not s.checked and setting != "plain":
                 c = stats.compare(_inactive(plain), _inactive(runs))
                 measured_parts.append(c.holds)
                 tests.append({"series": f"{model} · {setting}", **c.as_dict()})
                 measured_text.append(f"{model} {setting}: collapsed modes {stats.mean_sd(_inactive(runs))}"
                                      f" vs plain {stats.mean_sd(_inactive(plain))} — {c.describe()}")
     header = [*HEADER, GAP_COLUMN]
-    evidence = "collapsed modes per seed — " + "; ".join(linear_text)
-    if all_gaps and not _converged(all_gaps):
-        evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
-    out = [claim_record(exp.claim, _linear_verdict(linear_parts, all_gaps), evidence,
-                        [{"test": "every-seed-equals-closed-form", "parts": len(linear_parts),
+    evidence = _linear_evidence("collapsed modes per seed", linear)
+    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]), evidence,
+                        [{"test": "every-seed-equals-closed-form", "parts": len(linear["parts"]),
                           "converged_gap": CONVERGED_GAP}], header, rows)]
     if measured_parts:
         out.append(claim_record(exp.measured_claim, stats.combine(measured_parts),
@@ -316,24 +327,14 @@ def separate_maps(exp, groups, cache):
     ladder-vs-Markov prediction is stated in the evidence. On the non-linear series the claim
     that the ladder collapses fewer z2 modes than Markov is measured with the exact
     permutation test of :func:`stats.compare` (Markov's collapsed modes > the ladder's)."""
-    linear_parts, linear_text, measured_parts, measured_text, tests = [], [], [], [], []
-    rows, all_gaps, theory_text, equal = [], [], [], []
+    linear = {"parts": [], "gaps": [], "text": []}
+    measured_parts, measured_text, tests, rows, theory_text, equal = [], [], [], [], [], []
     for model, series in groups.items():
         text, same = _theory_comparison(model, series)
         theory_text.append(text)
         equal.append(same)
         by_setting = {setting: runs for _, setting, runs in series}
-        for s, setting, runs in series:
-            pred = runs[0]["predicted"]
-            gaps = _gaps(runs, cache) if s.checked else []
-            rows.append([*_row(model, setting, runs, "—" if pred is None else
-                               f"{pred} ({runs[0]['predicted_kind']})"),
-                         f"{max(gaps):.2g}" if gaps else "—"])
-            if s.checked:
-                linear_parts.append(all(v == pred for v in _inactive(runs)))
-                all_gaps += gaps
-                linear_text.append(f"{model} {setting} {_inactive(runs)} vs theory {pred} "
-                                   f"({_gap_text(gaps)})")
+        _linear_rows(model, series, cache, rows, linear)
         if not series[0][0].checked:
             markov, ladder = by_setting["Markov"], by_setting["ladder"]
             c = stats.compare(_inactive(markov), _inactive(ladder))
@@ -345,12 +346,10 @@ def separate_maps(exp, groups, cache):
     theory = "; ".join(theory_text)
     if all(equal):  # why: the module's SAME_OPTIMUM
         theory += f" — {SAME_OPTIMUM}"
-    evidence = "collapsed z2 modes per seed — " + "; ".join(linear_text)
-    if all_gaps and not _converged(all_gaps):
-        evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
-    statistic = {"test": "every-seed-equals-theory", "parts": len(linear_parts),
+    evidence = _linear_evidence("collapsed z2 modes per seed", linear)
+    statistic = {"test": "every-seed-equals-theory", "parts": len(linear["parts"]),
                  "converged_gap": CONVERGED_GAP}
-    out = [claim_record(exp.claim, _linear_verdict(linear_parts, all_gaps),
+    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]),
                         f"{evidence}. {theory}", [statistic], header, rows)]
     if measured_parts:
         out.append(claim_record(exp.measured_claim, stats.combine(measured_parts),
