@@ -127,19 +127,24 @@ def neg_elbo(x, W, U, sigma, beta, eta_enc, eta_dec):
     return float((nll + beta * kl).mean())
 
 
-def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
+def train_briefly(opts, out):
+    """Train a run of ``opts`` into ``out``; its training data as float64."""
     from vaecollapse.config import config_from_options
-    from vaecollapse.runs.rundir import RunDir
     from vaecollapse.runs.train import train
+
+    datasets = {}
+    train(config_from_options(**opts, datasets=datasets), out, progress=False, datasets=datasets)
+    return datasets[opts["data"]].x.astype(np.float64)
+
+
+def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
+    from vaecollapse.runs.rundir import RunDir
     from vaecollapse.theory import solve, statistics
 
     opts = {"model": "vae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 3,
             "beta": 1.0, "eta_enc": 1.0, "eta_dec": 2.0, "epochs": 2, "batch_size": 50,
             "lr": 0.01, "eval_points": 20, "diagnostics_is_samples": 0}
-    datasets = {}
-    train(config_from_options(**opts, datasets=datasets), tmp_path / "r", progress=False,
-          datasets=datasets)
-    x = datasets["mnist:n=200"].x.astype(np.float64)
+    x = train_briefly(opts, tmp_path / "r")
     hp = {"beta": 1.0, "eta_enc": 1.0, "eta_dec": 2.0}
     best = solve(statistics(x, model="vae"), 3, **hp).weights
     _, model, ckpt = RunDir(tmp_path / "r").load_model()
@@ -150,5 +155,87 @@ def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
     assert expected > 0.01  # two epochs are far from the optimum
     assert loss_gap(run, {}) == pytest.approx(expected, rel=1e-4)
     model.set_linear_weights(best)  # the closed-form optimum itself: no gap
+    torch.save({**ckpt, "model": model.state_dict()}, RunDir(tmp_path / "r").checkpoint)
+    assert abs(loss_gap(run, {})) < 1e-4
+
+
+def test_separate_maps_analysis(tmp_path, monkeypatch):
+    """Linear: every seed of Markov and ladder at the theory's z2 count (recorded as
+    `predicted`), the theory's ladder-vs-Markov prediction in the evidence; ReLU: the ladder
+    collapses fewer z2 modes than Markov (exact permutation test, 3 + 3 seeds)."""
+    def ladder(v):
+        return v.options["inference"] == "ladder"
+
+    converged_at(monkeypatch, CONVERGED_GAP / 10)
+    exp, recs = fake_records("mitigation-separate-maps", tmp_path, lambda v: 4 if "linear" in
+                             label(v) else (5 if ladder(v) else 10) + v.seed)
+    for r in recs:
+        r["predicted"], r["predicted_kind"] = 4, "numerical theory"
+    _, claims = mitigation(exp, "quick", recs, tmp_path, {})
+    assert [c["holds"] for c in claims] == [True, True]
+    assert "the same z2 modes" in claims[0]["evidence"]
+    assert claims[1]["statistic"][0]["p"] == pytest.approx(0.05)  # 1 / C(6, 3)
+    recs[4]["active_modes"] += 1  # a ladder seed of the linear MHVAE keeps one mode more
+    assert judge(exp, recs)[0]["holds"] is False
+    converged_at(monkeypatch, CONVERGED_GAP * 2)  # still on its way: undecided
+    claims = judge(exp, recs)
+    assert claims[0]["holds"] is None and "not converged" in claims[0]["evidence"]
+    # the ReLU ladder collapses as much as Markov: the measured claim fails
+    exp, recs = fake_records("mitigation-separate-maps", tmp_path / "same", lambda v: 4)
+    for r in recs:
+        r["predicted"] = 3 if r["options"]["inference"] == "ladder" else 4
+    claims = judge(exp, recs)
+    assert claims[1]["holds"] is False
+    assert "different z2 modes" in claims[0]["evidence"]
+
+
+def mhvae_neg_elbo(x, w, betas, eta_enc, eta_dec, samples=400):
+    """Mean negative β-ELBO of a linear two-level MHVAE (Markov, or ladder with V2), by Monte
+    Carlo with torch.distributions, independently of the theory: z1 ~ q(z1|x), z2 ~ q(z2|z1, x),
+    −log p(x|z1) + β1 [log q(z1|x) − log p(z1|z2)] + β2 [log q(z2|·) − log p(z2)]. Seeded noise:
+    two weight sets see the same draws."""
+    from torch.distributions import Normal
+
+    g = torch.Generator().manual_seed(0)
+    t = {k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in w.items()}
+    x = torch.as_tensor(x, dtype=torch.float64)
+    q1 = Normal(x @ t["W1"].T, t["sigma1"].expand(len(x), -1))
+    total = 0.0
+    for _ in range(samples // 20):
+        z1 = q1.mean + q1.stddev * torch.randn((20, *q1.mean.shape), generator=g, dtype=torch.float64)
+        m2 = z1 @ t["W2"].T + (x @ t["V2"].T if "V2" in t else 0)
+        q2 = Normal(m2, t["sigma2"].expand_as(m2))
+        z2 = m2 + q2.stddev * torch.randn(m2.shape, generator=g, dtype=torch.float64)
+        loss = (-Normal(z1 @ t["U1"].T, eta_dec).log_prob(x).sum(-1)
+                + betas[0] * (q1.log_prob(z1).sum(-1) - Normal(z2 @ t["U2"].T, eta_dec).log_prob(z1).sum(-1))
+                + betas[1] * (q2.log_prob(z2).sum(-1) - Normal(0.0, eta_enc).log_prob(z2).sum(-1)))
+        total += float(loss.sum())
+    return total / (samples // 20 * 20 * len(x))
+
+
+@pytest.mark.parametrize("inference", ["markov", "ladder"])
+def test_loss_gap_of_the_mhvae_is_its_elbo_gap_to_the_theory(inference, tmp_path):
+    """The MHVAE's gap (Fig. 2c's σ1 = 0.5, η = 0.5, β2 = 2: Markov against the closed form,
+    ladder against the numerical theory) equals the Monte-Carlo β-ELBO difference between the
+    trained weights and the theory's optimum, and vanishes at the optimum itself."""
+    from vaecollapse.runs.rundir import RunDir
+    from vaecollapse.theory import solve, statistics
+
+    hp = {"sigma1": 0.5, "eta_enc": 0.5, "eta_dec": 0.5, "beta1": 1.0, "beta2": 2.0}
+    opts = {"model": "mhvae", "backbone": "linear", "data": "mnist:n=200", "latent_dim": 3,
+            "inference": inference, **hp, "epochs": 2, "batch_size": 50, "lr": 0.01,
+            "eval_points": 20, "diagnostics_is_samples": 0}
+    x = train_briefly(opts, tmp_path / "r")
+    extra = {"inference": "ladder", "critical": False} if inference == "ladder" else {}
+    best = solve(statistics(x, model="mhvae"), 3, **extra, **hp).weights
+    _, model, ckpt = RunDir(tmp_path / "r").load_model()
+    w = {k: v.double().numpy() for k, v in model.linear_weights().items()}
+    run = {"options": opts, "run_dir": str(tmp_path / "r")}
+    mc = {k: hp[k] for k in ("eta_enc", "eta_dec")}
+    expected = (mhvae_neg_elbo(x, w, (1.0, 2.0), **mc)
+                - mhvae_neg_elbo(x, {k: best[k] for k in w}, (1.0, 2.0), **mc))
+    assert expected > 0.5  # two epochs are far from the optimum
+    assert loss_gap(run, {}) == pytest.approx(expected, rel=0.02)
+    model.set_linear_weights({k: best[k] for k in w})  # the theory's optimum itself: no gap
     torch.save({**ckpt, "model": model.state_dict()}, RunDir(tmp_path / "r").checkpoint)
     assert abs(loss_gap(run, {})) < 1e-4

@@ -1,5 +1,6 @@
-"""Analyses of the remedy experiments (:func:`mitigation`): KL annealing, free bits and the
-advice of `vaecollapse advise`, each judged against what the theory says about it.
+"""Analyses of the remedy experiments (:func:`mitigation`): KL annealing, free bits, the
+advice of `vaecollapse advise` and separate maps (ladder inference), each judged against what
+the theory says about it.
 
 Series labels read ``MODEL · SETTING`` (e.g. ``linear VAE · warm-up``); one value per series.
 :func:`mitigation` (the analysis) groups the runs by model and draws the bars; the experiment's
@@ -19,6 +20,9 @@ Series labels read ``MODEL · SETTING`` (e.g. ``linear VAE · warm-up``); one va
 - :func:`advise_check`: the series' β must equal `advise`'s recommendation on the run's data (so a stale
   registry fails loudly); at the advised β every seed keeps ≥ K active modes and at 1.2 × that β
   has lost at least one (linear: each seed equal to the closed form's count).
+- :func:`separate_maps`: ladder against Markov MHVAE — linear: every seed at the theory's
+  collapsed z2 modes (converged, as above; the theory predicts the same for both, stated in the
+  evidence); non-linear: the ladder collapses fewer z2 modes than Markov, measured.
 """
 
 from __future__ import annotations
@@ -86,31 +90,46 @@ HEADER = ["model", "setting", "collapsed modes", "KL (nats)", "NLL (nats)", "the
 GAP_COLUMN = "loss gap to the optimum (nats/point, worst seed)"
 
 
+def exact_loss(model, A) -> float:
+    """The exact population loss of a trained linear model at its weights, on second moments
+    A = E[xxᵀ]: the negative β-ELBO × 2η_dec², constants dropped — the VAE's of docs/theory.md §2
+    (:func:`vaecollapse.theory.losses.vae_loss`), the L-level hierarchy's (Markov or ladder) of
+    docs/numerical-theory.md §3 (:func:`~vaecollapse.theory.losses.hierarchy_loss`, with the
+    model's own β_l, V_l only for ladder inference)."""
+    from vaecollapse.theory.losses import hierarchy_loss, vae_loss
+
+    w, hp = model.linear_weights(), model.hp
+    if model.family == "vae":
+        return float(vae_loss(w["W"], w["U"], w["sigma"], A, hp.beta, hp.eta_enc, hp.eta_dec))
+    if model.family != "mhvae":
+        raise ValueError(f"exact_loss needs a linear VAE or MHVAE, got a {model.family}")
+    levels = range(1, hp.levels + 1)
+    per_level = {p: [w.get(f"{p}{k}") for k in levels] for p in ("W", "V", "U", "sigma")}
+    ladder = hp.inference == "ladder"
+    return float(hierarchy_loss(per_level["W"], per_level["V"] if ladder else None,
+                                per_level["U"], per_level["sigma"], A, list(hp.betas),
+                                hp.eta_enc, hp.eta_dec))
+
+
 def loss_gap(run, cache: dict) -> float:
-    """Distance of a trained linear VAE from the global optimum, in nats per data point:
+    """Distance of a trained linear VAE or MHVAE from the global optimum, in nats per data point:
 
-        gap = [L(W, U, σ) − L*] / (2 η_dec²)  ≥ 0,
+        gap = [L(trained weights) − L*] / (2 η_dec²)  ≥ 0,
 
-    L the exact population loss of docs/theory.md §2 (the negative β-ELBO × 2η_dec², constants
-    dropped; :func:`vaecollapse.theory.losses.vae_loss`) on the run's training data, at the
-    trained weights and at the closed-form optimum (L* = ``Prediction.optimal_loss``). The loss
-    is flat along a near-critical mode, so a small gap is necessary for convergence, not
-    sufficient for every mode count; the count itself is checked against the closed form."""
-    from vaecollapse.theory import solve
-    from vaecollapse.theory.bridge import run_statistics, theory_hyperparameters
-    from vaecollapse.theory.losses import vae_loss
+    L the exact population loss (:func:`exact_loss`) on the run's training data, L* the linear
+    theory's optimum (``Prediction.optimal_loss``: the closed form, or the numerical theory for
+    an MHVAE without one; :func:`vaecollapse.theory.bridge.optimum`). The loss is flat along a
+    near-critical mode, so a small gap is necessary for convergence, not sufficient for every
+    mode count; the count itself is checked against the theory."""
+    from vaecollapse.theory.bridge import optimum, run_statistics
 
     cfg, st = run_statistics(run["options"], cache)
     m = cfg.model
-    if m.family != "vae" or m.backbone != "linear":
-        raise ValueError(f"loss_gap needs a linear VAE, got {m.backbone} {m.family}")
-    hp = theory_hyperparameters(m)
+    if m.family not in ("vae", "mhvae") or m.backbone != "linear":
+        raise ValueError(f"loss_gap needs a linear VAE or MHVAE, got {m.backbone} {m.family}")
     _, model, _ = RunDir(run["run_dir"]).load_model()
-    w = model.linear_weights()
-    trained = float(vae_loss(w["W"], w["U"], w["sigma"], st.moments.A, hp["beta"], hp["eta_enc"],
-                             hp["eta_dec"]))
-    optimum = solve(st, m.latent_dim, **hp).optimal_loss
-    return (trained - optimum) / (2 * hp["eta_dec"] ** 2)
+    best = optimum(run["options"], cache)[1].optimal_loss
+    return (exact_loss(model, st.moments.A) - best) / (2 * m.hyperparameters.eta_dec ** 2)
 
 
 def _gaps(runs, cache) -> list[float]:
@@ -136,36 +155,47 @@ def _linear_verdict(parts: list[bool], gaps: list[float]) -> bool | None:
     return all(parts) if _converged(gaps) else None
 
 
+def _linear_rows(model, series, cache, rows, linear) -> None:
+    """Table rows of one model's series (the theory and the worst loss gap beside them); for each
+    checked (linear) series, ``linear`` collects whether every seed ends at the theory's count
+    ("parts"), the runs' loss gaps ("gaps") and the evidence ("text")."""
+    for s, setting, runs in series:
+        pred, kind = runs[0]["predicted"], runs[0]["predicted_kind"]
+        gaps = _gaps(runs, cache) if s.checked else []
+        rows.append([*_row(model, setting, runs, "—" if pred is None else f"{pred} ({kind})"),
+                     f"{max(gaps):.2g}" if gaps else "—"])
+        if s.checked:
+            linear["parts"].append(all(v == pred for v in _inactive(runs)))
+            linear["gaps"] += gaps
+            linear["text"].append(f"{model} {setting} {_inactive(runs)} vs {kind} {pred} "
+                                  f"({_gap_text(gaps)})")
+
+
+def _linear_evidence(what: str, linear) -> str:
+    evidence = f"{what} — " + "; ".join(linear["text"])
+    if linear["gaps"] and not _converged(linear["gaps"]):
+        evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
+    return evidence
+
+
 def annealing(exp, groups, cache):
     """KL warm-up and cyclical annealing: see the module docstring."""
-    linear_parts, linear_text, measured_parts, measured_text, tests = [], [], [], [], []
-    rows, all_gaps = [], []
+    linear = {"parts": [], "gaps": [], "text": []}
+    measured_parts, measured_text, tests, rows = [], [], [], []
     for model, series in groups.items():
         plain = next(runs for _, setting, runs in series if setting == "plain")
+        _linear_rows(model, series, cache, rows, linear)
         for s, setting, runs in series:
-            pred = runs[0]["predicted"]
-            gaps = _gaps(runs, cache) if s.checked else []
-            rows.append([*_row(model, setting, runs, "—" if pred is None else
-                               f"{pred} ({runs[0]['predicted_kind']})"),
-                         f"{max(gaps):.2g}" if gaps else "—"])
-            if s.checked:
-                ok = all(v == pred for v in _inactive(runs))
-                linear_parts.append(ok)
-                all_gaps += gaps
-                linear_text.append(f"{model} {setting} {_inactive(runs)} vs closed form {pred} "
-                                   f"({_gap_text(gaps)})")
-            elif setting != "plain":
+            if not s.checked and setting != "plain":
                 c = stats.compare(_inactive(plain), _inactive(runs))
                 measured_parts.append(c.holds)
                 tests.append({"series": f"{model} · {setting}", **c.as_dict()})
                 measured_text.append(f"{model} {setting}: collapsed modes {stats.mean_sd(_inactive(runs))}"
                                      f" vs plain {stats.mean_sd(_inactive(plain))} — {c.describe()}")
     header = [*HEADER, GAP_COLUMN]
-    evidence = "collapsed modes per seed — " + "; ".join(linear_text)
-    if all_gaps and not _converged(all_gaps):
-        evidence += f" — not converged (gap above {CONVERGED_GAP:g} nats/point): undecided"
-    out = [claim_record(exp.claim, _linear_verdict(linear_parts, all_gaps), evidence,
-                        [{"test": "every-seed-equals-closed-form", "parts": len(linear_parts),
+    evidence = _linear_evidence("collapsed modes per seed", linear)
+    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]), evidence,
+                        [{"test": "every-seed-equals-closed-form", "parts": len(linear["parts"]),
                           "converged_gap": CONVERGED_GAP}], header, rows)]
     if measured_parts:
         out.append(claim_record(exp.measured_claim, stats.combine(measured_parts),
@@ -272,12 +302,68 @@ def advise_check(exp, groups, cache):
     return out, ()
 
 
+# ------------------------------------------------------------------------------ separate maps
+
+#: Why the theory predicts the same z2 collapse for ladder and Markov inference (the evidence).
+SAME_OPTIMUM = ("in the generative chain z2 → z1 → x, z2 is independent of x given z1, so for any "
+                "decoders the best q(z2 | z1, x) ignores x: the ladder's extra map is zero at the "
+                "optimum and both inferences share it")
+
+
+def _theory_comparison(model, series) -> tuple[str, bool]:
+    """The theory's ladder-vs-Markov prediction of one model as (text, equal)."""
+    pred = {setting: runs[0]["predicted"] for _, setting, runs in series}
+    text = ", ".join(f"{setting} {runs[0]['predicted']} ({runs[0]['predicted_kind']})"
+                     for _, setting, runs in series)
+    same = len(set(pred.values())) == 1
+    return f"{model}: theory collapses {'the same' if same else 'different'} z2 modes ({text})", same
+
+
+def separate_maps(exp, groups, cache):
+    """Ladder (separate maps from x to each level) against Markov inference: the linear
+    series (``checked``) must end, every seed, at the theory's collapsed z2 modes (the
+    numerical theory for the ladder, the closed form for Markov; undecided unless every run is
+    within CONVERGED_GAP of the optimum's exact loss, :func:`loss_gap`); the theory's own
+    ladder-vs-Markov prediction is stated in the evidence. On the non-linear series the claim
+    that the ladder collapses fewer z2 modes than Markov is measured with the exact
+    permutation test of :func:`stats.compare` (Markov's collapsed modes > the ladder's)."""
+    linear = {"parts": [], "gaps": [], "text": []}
+    measured_parts, measured_text, tests, rows, theory_text, equal = [], [], [], [], [], []
+    for model, series in groups.items():
+        text, same = _theory_comparison(model, series)
+        theory_text.append(text)
+        equal.append(same)
+        by_setting = {setting: runs for _, setting, runs in series}
+        _linear_rows(model, series, cache, rows, linear)
+        if not series[0][0].checked:
+            markov, ladder = by_setting["Markov"], by_setting["ladder"]
+            c = stats.compare(_inactive(markov), _inactive(ladder))
+            measured_parts.append(c.holds)
+            tests.append({"series": f"{model} · Markov vs ladder", **c.as_dict()})
+            measured_text.append(f"{model}: collapsed z2 modes ladder {stats.mean_sd(_inactive(ladder))}"
+                                 f" vs Markov {stats.mean_sd(_inactive(markov))} — {c.describe()}")
+    header = [*HEADER, GAP_COLUMN]
+    theory = "; ".join(theory_text)
+    if all(equal):  # why: the module's SAME_OPTIMUM
+        theory += f" — {SAME_OPTIMUM}"
+    evidence = _linear_evidence("collapsed z2 modes per seed", linear)
+    statistic = {"test": "every-seed-equals-theory", "parts": len(linear["parts"]),
+                 "converged_gap": CONVERGED_GAP}
+    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]),
+                        f"{evidence}. {theory}", [statistic], header, rows)]
+    if measured_parts:
+        out.append(claim_record(exp.measured_claim, stats.combine(measured_parts),
+                                "; ".join(measured_text) + f". {theory}", tests, header, rows))
+    return out, ()
+
+
 # ------------------------------------------------------------------------------ the analysis
 
 
 def mitigation(exp, profile, records, d: Path, cache):
     """The remedies' analysis: the runs grouped by model (:func:`_by_model`), judged by
-    ``exp.check`` (:func:`annealing`, :func:`free_bits` or :func:`advise_check`), drawn as bars
+    ``exp.check`` (:func:`annealing`, :func:`free_bits`, :func:`advise_check` or
+    :func:`separate_maps`), drawn as bars
     (remedies.png, with the check's extra metrics)."""
     groups = _by_model(exp, records)
     claims, extra = exp.check(exp, groups, cache)

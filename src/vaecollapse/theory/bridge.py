@@ -73,11 +73,18 @@ def closed_form_collapse(options: dict[str, Any], cache: dict) -> int | None:
     unbounded below. ``cache`` keeps the data statistics per (data spec, family)."""
     from vaecollapse.errors import UnboundedError
 
-    solver, _, _ = theory_solver(options, cache)
     try:
-        return solver().n_collapsed
+        return optimum(options, cache)[1].n_collapsed
     except UnboundedError:
         return None
+
+
+def optimum(options: dict[str, Any], cache: dict):
+    """(TrainConfig, the linear model's global optimum as a Prediction) for a run's data and
+    hyperparameters (:func:`theory_solver`: closed form, or the numerical theory without critical
+    values). Raises UnboundedError where the loss is unbounded below."""
+    solver, _, _ = theory_solver(options, cache)
+    return run_statistics(options, cache)[0], solver()
 
 
 def _numerical(m) -> bool:
