@@ -94,10 +94,21 @@ class _Level:
                         "changed in place before the monitor read it; pass tensors that are not "
                         "overwritten (e.g. .clone()) or use buffer_rows=0")
         cols = list(zip(*[[t for t, _ in part] for part in parts], strict=True))  # per parameter
-        joined = [torch.cat([t.expand_as(m) for t, m in zip(col, cols[0], strict=True)])
-                  if len(parts) > 1 else col[0] for col in cols]
+        joined = [self._join(col, cols[0]) if len(parts) > 1 else col[0] for col in cols]
         prior = joined[2:] if self.priors == "tensor" else list(self.priors)
         return Posterior(self.name, joined[0], joined[1], *prior)
+
+    def _join(self, col: tuple[Tensor, ...], means: tuple[Tensor, ...]) -> Tensor:
+        """One parameter of the staged batches stacked along the rows (each broadcast to its
+        batch's mean, e.g. a learnable log-variance shared by every point), written straight into
+        the float64 tensor on the level's device that the reduction converts to anyway (exact:
+        every float dtype widens to float64 without rounding), saving a pass over the rows."""
+        parts = [t if t.shape == m.shape else t.expand_as(m) for t, m in zip(col, means, strict=True)]
+        if not all(t.is_floating_point() and t.device == self.device for t in parts):
+            return torch.cat(parts)
+        out = torch.empty((sum(t.shape[0] for t in parts), *parts[0].shape[1:]),
+                          dtype=torch.float64, device=self.device)
+        return torch.cat(parts, out=out)
 
 
 class CollapseMonitor:
