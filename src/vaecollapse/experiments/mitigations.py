@@ -178,6 +178,16 @@ def _linear_evidence(what: str, linear) -> str:
     return evidence
 
 
+def _more_collapsed(more, fewer, series: str, text: str, parts, tests, texts) -> None:
+    """A measured (non-linear) comparison: the runs ``more`` have more collapsed modes than the
+    runs ``fewer`` — the exact one-sided permutation test of :func:`stats.compare` over seeds;
+    appends its verdict, test record and evidence sentence (``text`` + the test) to the lists."""
+    c = stats.compare(_inactive(more), _inactive(fewer))
+    parts.append(c.holds)
+    tests.append({"series": series, **c.as_dict()})
+    texts.append(f"{text} — {c.describe()}")
+
+
 def annealing(exp, groups, cache):
     """KL warm-up and cyclical annealing: see the module docstring."""
     linear = {"parts": [], "gaps": [], "text": []}
@@ -187,11 +197,10 @@ def annealing(exp, groups, cache):
         _linear_rows(model, series, cache, rows, linear)
         for s, setting, runs in series:
             if not s.checked and setting != "plain":
-                c = stats.compare(_inactive(plain), _inactive(runs))
-                measured_parts.append(c.holds)
-                tests.append({"series": f"{model} · {setting}", **c.as_dict()})
-                measured_text.append(f"{model} {setting}: collapsed modes {stats.mean_sd(_inactive(runs))}"
-                                     f" vs plain {stats.mean_sd(_inactive(plain))} — {c.describe()}")
+                _more_collapsed(plain, runs, f"{model} · {setting}",
+                                f"{model} {setting}: collapsed modes {stats.mean_sd(_inactive(runs))}"
+                                f" vs plain {stats.mean_sd(_inactive(plain))}",
+                                measured_parts, tests, measured_text)
     header = [*HEADER, GAP_COLUMN]
     evidence = _linear_evidence("collapsed modes per seed", linear)
     out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]), evidence,
@@ -337,11 +346,10 @@ def separate_maps(exp, groups, cache):
         _linear_rows(model, series, cache, rows, linear)
         if not series[0][0].checked:
             markov, ladder = by_setting["Markov"], by_setting["ladder"]
-            c = stats.compare(_inactive(markov), _inactive(ladder))
-            measured_parts.append(c.holds)
-            tests.append({"series": f"{model} · Markov vs ladder", **c.as_dict()})
-            measured_text.append(f"{model}: collapsed z2 modes ladder {stats.mean_sd(_inactive(ladder))}"
-                                 f" vs Markov {stats.mean_sd(_inactive(markov))} — {c.describe()}")
+            _more_collapsed(markov, ladder, f"{model} · Markov vs ladder",
+                            f"{model}: collapsed z2 modes ladder {stats.mean_sd(_inactive(ladder))}"
+                            f" vs Markov {stats.mean_sd(_inactive(markov))}",
+                            measured_parts, tests, measured_text)
     header = [*HEADER, GAP_COLUMN]
     theory = "; ".join(theory_text)
     if all(equal):  # why: the module's SAME_OPTIMUM
