@@ -383,6 +383,7 @@ HIERARCHY = {"model": "mhvae", **LINEAR, "data": "mnist:n=2000", "latent_dim": 1
 HIERARCHY_QUICK = {"epochs": 200, **EVAL_QUICK, "diagnostics_is_samples": 0}
 HIERARCHY_PAPER = {"epochs": 100, **EVAL_PAPER, "data": "mnist"}
 DEPTHS = (1, 2, 3, 4)
+LEARNABLE_SIGMA1_BETA2 = (1.5, 3.0, 5.0, 7.0)  # both arms, all above β1 = 1
 
 
 def _depth_series(inference: str, L: int) -> Series:
@@ -403,8 +404,8 @@ EXPERIMENTS += [
         measured_claim="a learnable Σ1 collapses at least as many z2 modes as a fixed σ1 = 0.5 at "
                        "every β2 and more over all β2 — predicted and trained",
         base={**HIERARCHY, "beta1": 1.0},
-        series=(Series(label="Σ1 learnable", param="beta2", values=(1.5, 3.0, 5.0, 7.0)),
-                Series(label="σ1 = 0.5", param="beta2", values=(1.5, 3.0, 5.0, 7.0),
+        series=(Series(label="Σ1 learnable", param="beta2", values=LEARNABLE_SIGMA1_BETA2),
+                Series(label="σ1 = 0.5", param="beta2", values=LEARNABLE_SIGMA1_BETA2,
                        options={"sigma1": 0.5})),
         quick=HIERARCHY_QUICK, paper=HIERARCHY_PAPER,
         minutes={"quick": 6.0, "paper": 30},
