@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from patching import patch_batch_calls
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -283,16 +284,17 @@ def test_resume_continues_to_the_new_total(tmp_path):
 
 
 def interrupt_at(monkeypatch, call: int):
-    original = VAE.forward
     calls = {"n": 0}
 
-    def forward(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+    def make(original):
+        def batch_call(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == call:
+                raise KeyboardInterrupt
+            return original(self, *args, **kwargs)
+        return batch_call
 
-    monkeypatch.setattr(VAE, "forward", forward)
+    patch_batch_calls(monkeypatch, VAE, make)
 
 
 def test_ctrl_c_exits_130_and_resume_finishes(tmp_path, monkeypatch):

@@ -59,6 +59,30 @@ def test_same_updates_as_torch_adam():
     assert not torch.equal(a[0].weight, net()[0].weight)
 
 
+def test_direct_kernel_is_adams_step_bit_for_bit():
+    """After the first step FlatAdam calls the fused kernel itself: the same bits as
+    ``torch.optim.Adam(fused=True).step()`` on the same flat tensor and gradients (the oracle),
+    with a learning rate changed between steps as the trainer's schedule does."""
+    a = net()
+    opt = FlatAdam(a.parameters(), lr=1e-2)
+    flat = opt.flat.detach().clone().requires_grad_()
+    ref = torch.optim.Adam([flat], lr=1e-2, fused=True)
+    calls, inner_step = [], opt.opt.step
+    opt.opt.step = lambda: (calls.append(1), inner_step())[1]
+    for k, (xb, yb) in enumerate(batches(8)):
+        opt.zero_grad()
+        loss(a, xb, yb).backward()
+        flat.grad = opt.grad.clone()
+        for group in (*opt.param_groups, *ref.param_groups):
+            group["lr"] = 1e-2 / (1 + k)
+        opt.step()
+        ref.step()
+        assert torch.equal(opt.flat, flat), k
+        assert torch.equal(opt.opt.state[opt.flat]["exp_avg_sq"], ref.state[flat]["exp_avg_sq"])
+    assert float(opt.opt.state[opt.flat]["step"]) == 8
+    assert len(calls) == 1  # Adam.step created the state; the kernel was called directly after
+
+
 def test_same_seed_same_bits():
     a, b = net(), net()
     run_flat(a, batches(6), clip=0.05)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from patching import patch_batch_calls
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
@@ -270,19 +271,20 @@ def test_resume_with_other_threads_says_they_are_ignored(tmp_path):
 
 def test_ctrl_c_in_epoch_1_advises_a_command_that_works(tmp_path, monkeypatch):
     run = tmp_path / "my run"  # a space: the advised command must be quoted
-    original = VAE.forward
 
-    def forward(self, *args, **kwargs):
-        raise KeyboardInterrupt
+    def make(original):
+        def batch_call(self, *args, **kwargs):
+            raise KeyboardInterrupt
+        return batch_call
 
-    monkeypatch.setattr(VAE, "forward", forward)
+    patch_batch_calls(monkeypatch, VAE, make)
     result = invoke("train", "--out", run, *SMALL, "--epochs", "2")
     assert result.exit_code == 130
     text = " ".join(result.stderr.split())
     assert "before the first epoch finished" in text
     command = text.split("`")[1]
     assert command == f"vaecollapse train --resume --out '{run}'"
-    monkeypatch.setattr(VAE, "forward", original)
+    monkeypatch.undo()
     import shlex
 
     again = runner.invoke(app, shlex.split(command)[1:])

@@ -18,6 +18,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from patching import patch_batch_calls
 from torch.distributions import Normal, kl_divergence
 
 from vaecollapse.config import (
@@ -35,6 +36,7 @@ from vaecollapse.data import evaluation_index, load
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.models import VAE
 from vaecollapse.models.base import Output
+from vaecollapse.runs.fused_step import StepTerms
 from vaecollapse.runs.rundir import (
     CHECKPOINT,
     CONFIG,
@@ -123,22 +125,27 @@ def reference(tmp_path_factory):
 
 
 def patch_forward(monkeypatch, cls, at_call: int, action):
-    """Wrap ``cls.forward``: on the ``at_call``-th call (counting from 1) ``action(output)`` is
-    returned (or raises) instead of the output."""
-    original = cls.forward
+    """Wrap the trainer's per-batch call for ``cls`` models (``forward`` or the hand-differentiated
+    step): on the ``at_call``-th call (counting from 1) ``action(output)`` is returned (or
+    raises) instead of the output."""
     calls = {"n": 0}
 
-    def forward(self, *args, **kwargs):
-        calls["n"] += 1
-        out = original(self, *args, **kwargs)
-        return action(out) if calls["n"] == at_call else out
+    def make(original):
+        def call(self, *args, **kwargs):
+            calls["n"] += 1
+            out = original(self, *args, **kwargs)
+            return action(out) if calls["n"] == at_call else out
+        return call
 
-    monkeypatch.setattr(cls, "forward", forward)
+    patch_batch_calls(monkeypatch, cls, make)
     return calls
 
 
-def nan_loss(out: Output) -> Output:
-    return Output(out.loss * float("nan"), out.recon, out.kl, out.posteriors)
+def nan_loss(out: Output | StepTerms) -> Output | StepTerms:
+    nan = float("nan")
+    if isinstance(out, StepTerms):
+        return StepTerms(out.loss * nan, out.recon, out.kl, out.objective * nan)
+    return Output(out.loss * nan, out.recon, out.kl, out.posteriors)
 
 
 def interrupt(out: Output) -> Output:

@@ -18,8 +18,10 @@ the centre (no catastrophic cancellation). Exact algebra: equal to the direct fo
 hidden values up to float64 rounding (tests: ≤ 1e-5 nats).
 The factors (M with ‖W h‖² = ‖M h‖², and the projection P of r on W's column space) come from
 one eigendecomposition of WᵀW, cached per layer while its weight is unchanged (importance
-sampling calls this once per chunk of points, often one point). Per point and block of samples,
-M h_s − c is one fused GEMM (``addmm``), squared in place and summed in float64.
+sampling calls this once per chunk of points, often one point). Per block of samples,
+M h_ns − c_n for all the chunk's points is one batched fused GEMM (``baddbmm``; a GEMM per point
+was 10–15 % slower at 1 thread and kept torch's second thread idle), squared in place and summed
+in float64.
 Other decoders (e.g. convolutional) use the direct formula, with samples in blocks.
 
 Blocks: samples are processed in blocks of at most ``budget`` elements of the widest per-sample
@@ -107,7 +109,7 @@ def gaussian_log_lik(net: nn.Module, z: Tensor, r: Tensor, eta: float, *,
     Mt, neg_c = M.T.to(dtype), c.to(dtype).neg()  # (H, k), (n, k)
     for sl in sample_blocks(S, n * max(M.shape[0], d), budget):
         h = z[:, sl] if body is None else body(z[:, sl])  # (n, S_b, H)
-        for i in range(n):  # M h_s − c_n in one fused GEMM per point
-            v = torch.addmm(neg_c[i], h[i].to(dtype), Mt)
-            out[i, sl] = v.square_().sum(-1, dtype=torch.float64)
+        # M h_ns − c_n for every point and sample of the block in one batched fused GEMM
+        v = torch.baddbmm(neg_c[:, None, :], h.to(dtype), Mt.expand(n, *Mt.shape))
+        out[:, sl] = v.square_().sum(-1, dtype=torch.float64)
     return out.add_(base[:, None]).mul_(-0.5 / eta**2).add_(const)

@@ -25,6 +25,7 @@ from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.io import atomic_torch_save, atomic_write_json, atomic_write_text, jsonable
 from vaecollapse.models import LatentModel, build_model
 from vaecollapse.runs.flat_adam import FlatAdam
+from vaecollapse.runs.fused_step import fused_step
 from vaecollapse.runs.rundir import RunDir
 
 
@@ -150,6 +151,8 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     model = build_model(cfg.model).to(device)
     # fused Adam over one flat buffer of all parameters: one kernel per step, one-tensor clip
     opt = FlatAdam(model.parameters(), lr=cfg.lr)
+    # the hand-differentiated step where it covers the model (MLP VAE / CVAE), else autograd
+    fused = fused_step(model, cfg.free_bits)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
     history: list[dict[str, Any]] = []
@@ -195,24 +198,31 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
                     group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + b,
                                                 cfg.epochs * steps_per_epoch)
                 # index_select: the same rows as x[idx], without advanced indexing's slow path
-                o = model(x.index_select(0, idx), None if y is None else y.index_select(0, idx),
-                          generator=gen)
+                xb, yb = x.index_select(0, idx), None if y is None else y.index_select(0, idx)
                 kl_w = mitigations.kl_weight(cfg, epoch * steps_per_epoch + b,
                                              cfg.epochs * steps_per_epoch, steps_per_epoch)
-                objective = mitigations.objective(model, o, kl_w, cfg.free_bits)
-                if not torch.isfinite(objective):
-                    raise TrainingDiverged(_diverged(f"the loss became {objective.item()}", epoch,
+                if fused is None:
+                    o = model(xb, yb, generator=gen)
+                    objective = mitigations.objective(model, o, kl_w, cfg.free_bits)
+                else:  # the same objective and noise, gradient by hand (runs/fused_step.py)
+                    with torch.no_grad():
+                        o = fused(xb, yb, gen, kl_w)
+                    objective = o.objective
+                value = objective.item()  # one read serves the check and the epoch's sums
+                if not math.isfinite(value):
+                    raise TrainingDiverged(_diverged(f"the loss became {value}", epoch,
                                                      f"batch {b + 1}", out))
-                opt.zero_grad()
-                objective.backward()
+                if fused is None:
+                    opt.zero_grad()
+                    objective.backward()
                 if cfg.clip is not None:
                     opt.clip_grad_norm_(cfg.clip)
                 opt.step()
                 w = len(idx) / n
-                sums["loss"] += o.loss.item() * w
+                sums["loss"] += (value if objective is o.loss else o.loss.item()) * w
                 sums["recon"] += o.recon.item() * w
                 if "objective" in sums:
-                    sums["objective"] += objective.item() * w
+                    sums["objective"] += value * w
                     sums["kl_weight"] = kl_w
                 for k, v in o.kl.items():
                     kl_sums[k] = kl_sums.get(k, 0.0) + v.item() * w
