@@ -6,10 +6,10 @@ Measured on the embedded MNIST quarter split (x: 196, y: 588; 10,000 pairs), the
 1. Training throughput: pure autograd training steps (forward, backward, gradient clip 0.01,
    ``torch.optim.Adam`` lr 1e-3, batch 128) over one epoch with in-memory batching from
    ``torch.randperm``, without per-batch loss bookkeeping (the trainer itself uses the
-   hand-differentiated step of ``runs/fused_step.py`` for the MLP CVAE). A warm-up epoch first, then the median of
-   ``--reps`` epochs; ReLU MLP (hidden [16]) and linear backbones. For context, the full
-   ``vaecollapse.runs.train.train`` (2 epochs, ReLU): its total time, and epoch 2 as the trainer
-   logs it (training steps + per-epoch metrics, checkpoint excluded).
+   hand-differentiated step of ``runs/fused_step.py`` for the MLP CVAE). A warm-up epoch
+   first, then the median of ``--reps`` epochs; ReLU MLP (hidden [16]) and linear backbones.
+   For context, the full ``vaecollapse.runs.train.train`` (2 epochs, ReLU): its total time, and
+   epoch 2 as the trainer logs it (training steps + per-epoch metrics, checkpoint excluded).
 
 Speed-ups against the paper's own algorithms (training loop and importance sampling) are in
 ``bench_reference.py``; the former likelihood section here compared with
