@@ -121,7 +121,7 @@ def test_sweep_table_json_and_png(tmp_path, paired_npz):
 
 @pytest.mark.parametrize("args,needle", [
     (["--beta", "-1"], "'--beta'"),
-    (["--beta", "nan"], "'--beta'"),
+    (["--beta", "nan"], "--beta must be a finite number"),
     (["--eta-dec", "0"], "'--eta-dec'"),
     (["--latent-dim", "0"], "'--latent-dim'"),
     (["--model", "gan"], "unknown --model"),

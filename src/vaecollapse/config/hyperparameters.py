@@ -223,6 +223,10 @@ def hyperparameter_options(family: str, options: dict[str, Any],
         raise HyperparameterError(f"the {family.upper()} takes {_and(map(name, cls.names()))}, "
                                   f"not {_and(map(name, foreign))} ({name(foreign[0])} is for "
                                   f"the {owners})")
+    for n in sorted(given):  # NaN and ±inf are never a hyperparameter
+        v = options[n]
+        if isinstance(v, float) and not math.isfinite(v):
+            raise HyperparameterError(f"{name(n)} must be a finite number, got {v!r}")
     defaults = {f.name: f.default for f in fields(cls)}
     return {n: defaults[n] if options.get(n) is None else options[n] for n in cls.names()}
 
