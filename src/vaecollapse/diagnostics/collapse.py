@@ -25,6 +25,7 @@ from vaecollapse.diagnostics.posteriors import as_tensor
 from vaecollapse.models.base import Posterior
 
 DEFAULT_EPSILON = 1e-2
+DIRECT_COUNT_EPS = 8  # up to this many ε values, eps_delta_collapse counts without sorting
 
 
 def default_eps_grid() -> np.ndarray:
@@ -38,8 +39,10 @@ def eps_delta_collapse(kl, eps=None, delta: float = 0.05) -> tuple[np.ndarray, n
     Dimension i is (ε, δ)-collapsed iff P_x[KL_i(x) < ε] ≥ 1 − δ, with P_x the empirical
     distribution of the n rows of ``kl`` (n, d). Returns ``(fraction, mask)``: ``fraction[e]`` the
     fraction of the d dimensions collapsed at ``eps[e]`` (shape (E,)), ``mask[e, i]`` whether
-    dimension i is (shape (E, d), bool). Each column is sorted once; the count below each ε is a
-    binary search (O(n d log n + E d log n)).
+    dimension i is (shape (E, d), bool). For a grid of more than ``DIRECT_COUNT_EPS`` values each
+    column is sorted once and the count below each ε is a binary search (O(n d log n + E d log n));
+    for a few values (the trainer's one ε per epoch) the counts are direct comparisons (O(n d E)),
+    the same counts without the sort.
     """
     eps = default_eps_grid() if eps is None else np.atleast_1d(np.asarray(eps, dtype=np.float64))
     if not 0 <= delta < 1:
@@ -48,9 +51,13 @@ def eps_delta_collapse(kl, eps=None, delta: float = 0.05) -> tuple[np.ndarray, n
     if kl.ndim != 2:
         raise ValueError(f"kl must have shape (n, d), got {tuple(kl.shape)}")
     n, d = kl.shape
-    cols = torch.sort(kl.T.contiguous(), dim=1).values  # (d, n) ascending
-    e = torch.as_tensor(eps, dtype=torch.float64).expand(d, -1).contiguous()  # (d, E)
-    below = torch.searchsorted(cols, e, side="left")  # #{x : KL_i(x) < ε}
+    if len(eps) <= DIRECT_COUNT_EPS:
+        e = torch.as_tensor(eps, dtype=torch.float64, device=kl.device)
+        below = torch.stack([(kl < v).sum(0) for v in e], 1)  # (d, E): #{x : KL_i(x) < ε}
+    else:
+        cols = torch.sort(kl.T.contiguous(), dim=1).values  # (d, n) ascending
+        e = torch.as_tensor(eps, dtype=torch.float64).expand(d, -1).contiguous()  # (d, E)
+        below = torch.searchsorted(cols, e, side="left")  # #{x : KL_i(x) < ε}
     mask = collapsed_from_counts(below, n, delta).T.cpu().numpy()
     return mask.mean(axis=1) if d else np.zeros(len(eps)), mask
 
