@@ -73,14 +73,14 @@ class _MLP:
     def __init__(self, layers: list[nn.Linear]):
         self.layers = layers
 
-    def forward(self, a: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Output of the branch on ``a`` (not its last bias: the caller adds the branches' biases
-        once) and the inputs of every layer (post-ReLU) for the backward pass."""
+    def forward(self, a: Tensor) -> list[Tensor]:
+        """The inputs of every layer on ``a`` (post-ReLU), kept for the backward pass; the last
+        one is the input of the last layer, which :func:`_summed` applies."""
         inputs = [a]
         for layer in self.layers[:-1]:
             a = torch.addmm(layer.bias, a, layer.weight.T).relu_()
             inputs.append(a)
-        return a @ self.layers[-1].weight.T, inputs
+        return inputs
 
     def backward(self, g: Tensor, inputs: list[Tensor], need_input: bool) -> Tensor | None:
         """Write ∂L/∂W, ∂L/∂b of every layer (``g``: the gradient of the branch's output) into
@@ -96,6 +96,23 @@ class _MLP:
             if k > 0:
                 g = _relu_grad(g, a, 0)  # a = relu(pre): a > 0 ⇔ pre > 0
         return g
+
+
+def _summed(branches: list[tuple[str, _MLP]], caches: list[list[Tensor]],
+            minus: Tensor | None = None) -> Tensor:
+    """Σ_branches (W_last h + b_last) (− ``minus``): the branches' last layers accumulated into
+    one tensor by GEMMs, their biases added once."""
+    lasts = [b.layers[-1] for _, b in branches]
+    bias = lasts[0].bias
+    for last in lasts[1:]:
+        bias = bias + last.bias
+    if minus is None:
+        out = torch.addmm(bias, caches[0][-1], lasts[0].weight.T)
+    else:
+        out = torch.addmm(minus, caches[0][-1], lasts[0].weight.T, beta=-1).add_(bias)
+    for last, cache in zip(lasts[1:], caches[1:], strict=True):
+        out.addmm_(cache[-1], last.weight.T)
+    return out
 
 
 class FusedStep:
@@ -118,14 +135,9 @@ class FusedStep:
         eta, v, plv = hp.eta_dec, math.exp(model.prior_logvar), model.prior_logvar
         level_beta = hp.level_weight("z")
         beta = level_beta * kl_weight  # the KL's weight in the differentiated objective
-        # encoder: Σ branches + their last biases
-        e, enc_cache = None, []
-        for name, branch in self.enc:
-            out, cache = branch.forward(inputs[name])
-            e = out if e is None else e.add_(out)
-            enc_cache.append(cache)
-        for _, branch in self.enc:
-            e.add_(branch.layers[-1].bias)
+        # encoder: Σ branches
+        enc_cache = [branch.forward(inputs[name]) for name, branch in self.enc]
+        e = _summed(self.enc, enc_cache)
         if self.head:
             mean, logvar = e[:, :d], e[:, d:]
         else:
@@ -135,14 +147,8 @@ class FusedStep:
         z = mean + std * eps
         inputs["z"] = z
         # decoder: t̂ − t
-        r, dec_cache = None, []
-        for name, branch in self.dec:
-            out, cache = branch.forward(inputs[name])
-            r = out if r is None else r.add_(out)
-            dec_cache.append(cache)
-        for _, branch in self.dec:
-            r.add_(branch.layers[-1].bias)
-        r.sub_(t)
+        dec_cache = [branch.forward(inputs[name]) for name, branch in self.dec]
+        r = _summed(self.dec, dec_cache, minus=t)
         flat_r = r.view(-1)
         recon = (torch.dot(flat_r, flat_r) * (0.5 / (eta**2 * n))
                  + 0.5 * t.shape[1] * (LOG_2PI + 2 * math.log(eta)))
