@@ -4,7 +4,7 @@ without autograd.
 
 Autograd records and replays a graph of ~100 small nodes per step; at the paper's sizes (hidden
 16, d = 16, batch 128) their bookkeeping costs as much as the matrix products. Here the same
-mathematics is a fixed list of ~45 tensor operations. The model is a sum of ReLU MLP branches on
+mathematics is a fixed list of about 40 tensor operations. The model is a sum of ReLU MLP branches on
 each side (VAE: encoder e(x), decoder k(z); CVAE: encoder f(x) + g(y), decoder h(x) + k(z)), an
 input-dependent log-variance head (the encoder's second half) or a fixed σ, and
 
@@ -13,7 +13,8 @@ input-dependent log-variance head (the encoder's second half) or a fixed σ, and
     z = μ + s ⊙ ε,  s = exp(½ log s²),
 
 the model's ``forward`` term for term (the same noise draw from the same generator, so a run's
-random stream is unchanged). Backward, with g_t̂ = (t̂ − t)/(η_dec² n):
+random stream is unchanged). Backward, with g_t̂ = (t̂ − t)/(η_dec² n) and β the KL's weight in
+the differentiated objective (w·β at KL-annealing weight w):
 
     ∂L/∂z = Σ_branches of k: back through k;        ∂L/∂μ = ∂L/∂z + β μ / (v n),
     ∂L/∂log s² = ½ ∂L/∂z ⊙ ε ⊙ s + β (s² / v − 1) / (2n),
