@@ -51,7 +51,7 @@ def eps_delta_collapse(kl, eps=None, delta: float = 0.05) -> tuple[np.ndarray, n
     if kl.ndim != 2:
         raise ValueError(f"kl must have shape (n, d), got {tuple(kl.shape)}")
     n, d = kl.shape
-    if len(eps) <= DIRECT_COUNT_EPS:
+    if 0 < len(eps) <= DIRECT_COUNT_EPS:
         e = torch.as_tensor(eps, dtype=torch.float64, device=kl.device)
         below = torch.stack([(kl < v).sum(0) for v in e], 1)  # (d, E): #{x : KL_i(x) < ε}
     else:
