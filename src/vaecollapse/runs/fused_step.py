@@ -189,8 +189,7 @@ def fused_step(model, free_bits: float | None = None) -> FusedStep | None:
     None."""
     cfg = getattr(model, "cfg", None)
     if (cfg is None or free_bits or cfg.backbone != "mlp" or cfg.family not in ("vae", "cvae")
-            or (not model.enc.head and not isinstance(model.enc.logvar, Tensor))
-            or (not model.enc.head and model.enc.logvar.requires_grad)):
+            or (not model.enc.head and model.enc.logvar.requires_grad)):  # learnable Σ
         return None
     if cfg.family == "vae":
         nets = {"enc": [("x", model.enc.net)], "dec": [("z", model.dec)]}
