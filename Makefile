@@ -29,6 +29,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --config pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_predict.py

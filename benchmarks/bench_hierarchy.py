@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 from vaecollapse.theory.hierarchy.optimum import solve_full, solve_modes
 from vaecollapse.theory.hierarchy.setting import make_hierarchy
 from vaecollapse.theory.stats import vae_statistics

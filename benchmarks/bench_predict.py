@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vaecollapse.data import load
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 from vaecollapse.theory import predict
 
 

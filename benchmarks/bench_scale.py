@@ -2,7 +2,7 @@
 1,000,000 rows × 784 (float32), whole process: time and peak resident memory.
 
 The statistics are accumulated over blocks of rows (``theory.stats.CHUNK_ROWS``) and the pages
-of the mapped file already read are released (``vaecollapse.mapped``), so memory should stay
+of the mapped file already read are released (``vaecollapse.files.mapped``), so memory should stay
 flat while time grows linearly in n. Data: ``synthetic_idx.synthetic_images`` / 255, written
 block by block to a temporary directory (nothing downloaded); the file is in the OS page cache
 when timed (it was just written), so this measures compute, not the disk.

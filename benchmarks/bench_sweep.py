@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 from vaecollapse.runs.sweep import run_sweep
 
 GRID = {"beta": [0.25, 0.5, 1.0, 2.0]}

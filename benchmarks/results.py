@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 
 
 def write_results(path: Path, title: str, script: str, lines: list[str]) -> str:

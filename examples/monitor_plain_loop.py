@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from vaecollapse.data import load
+from vaecollapse.diagnostics.monitor import CollapseMonitor
 from vaecollapse.models import Posterior
-from vaecollapse.monitor import CollapseMonitor
 
 
 class SmallVAE(nn.Module):

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 
 
 def main(out: Path) -> None:

@@ -4,7 +4,7 @@ and CVAE); a test that wraps "the batch computation" must wrap both."""
 
 from __future__ import annotations
 
-from vaecollapse.runs.fused_step import FusedStep
+from vaecollapse.models.fast_step import FusedStep
 
 
 def patch_batch_calls(monkeypatch, cls, make) -> None:

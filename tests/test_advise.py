@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from vaecollapse.cli import app
 from vaecollapse.data import load
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.output.documents import advice_to_dict
 from vaecollapse.theory import solve, statistics
-from vaecollapse.theory.advise import LEVERS, PARAMETER, active_grid, advise
+from vaecollapse.theory.advice import LEVERS, PARAMETER, active_grid, advise
 
 HELD_OUT = Path(__file__).parent / "fixtures" / "heldout-idx"
 HELD_OUT_SPEC = f"idx:{HELD_OUT}"
@@ -71,8 +72,8 @@ def test_vae_on_held_out_idx_data_meets_the_eigenvalue_formula(heldout, keep):
     assert adv.levers["max_beta2"].value is None and "β" in adv.levers["max_beta2"].reason
     assert check_by_brute_force(stats, 10, keep, adv, hp) == 2
     rec = adv.recommendation
-    assert rec["value"] == pytest.approx(0.9 * phi[keep - 1] / 1.3**2)
-    assert rec["active_modes"] >= keep
+    assert rec.value == pytest.approx(0.9 * phi[keep - 1] / 1.3**2)
+    assert rec.active_modes >= keep
 
 
 def test_vae_fixed_sigma_counts_the_never_collapsing_modes():
@@ -91,7 +92,7 @@ def test_vae_fixed_sigma_counts_the_never_collapsing_modes():
     never = advise(stats, 6, 2, **hp)
     assert never.levers["max_beta"].value is None
     assert "σ ≠ η_enc" in never.levers["max_beta"].reason
-    assert never.to_dict()["max_beta"] is None
+    assert advice_to_dict(never)["max_beta"] is None
 
 
 # ------------------------------------------------------------------------------ CVAE
@@ -132,7 +133,7 @@ def test_mhvae_theorem3_thresholds(heldout, beta1, beta2, keep):
         min(beta2 * e**2 / s1**2, (beta2 * e**2 / (s1 * th)) ** 2), rel=1e-9)
     assert adv.levers["max_beta"].value is None
     assert check_by_brute_force(stats, 8, keep, adv, hp) == 3
-    assert adv.recommendation["parameter"] == "beta2"
+    assert adv.recommendation.parameter == "beta2"
 
 
 def test_mhvae_theorem5_bisected_and_unbounded():
@@ -146,7 +147,7 @@ def test_mhvae_theorem5_bisected_and_unbounded():
     never = advise(stats, 8, 3, **{**hp, "sigma2": 0.3})
     assert all(never.levers[n].value is None for n in LEVERS)
     assert "σ2" in never.levers["max_beta2"].reason
-    assert never.recommendation["train"] is None
+    assert advice_to_dict(never)["recommendation"]["train"] is None
 
 
 # ------------------------------------------------------------------------------ errors, grid

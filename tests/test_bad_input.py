@@ -24,7 +24,7 @@ import torch
 from typer.testing import CliRunner
 
 from vaecollapse.cli import app
-from vaecollapse.lock import locked
+from vaecollapse.files.lock import locked
 
 runner = CliRunner()
 SYNTH = "synthetic:corr=gaussian-0.5,n=40,dim=4"

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from vaecollapse.experiments import stats
+from vaecollapse.experiments import significance
 from vaecollapse.experiments.analyses import curves, grid_points
 from vaecollapse.experiments.claims import increasing, theory_agreement
 from vaecollapse.experiments.registry import Experiment, Series
@@ -36,17 +36,17 @@ def _brute_force_p(x, y, direction):
 
 
 def test_spearman_hand_values():
-    assert stats.spearman([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69]) == pytest.approx(0.8)
-    assert stats.spearman([0, 1, 2, 3], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert stats.spearman([0, 1, 2], [5, 5, 5]) is None
+    assert significance.spearman([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69]) == pytest.approx(0.8)
+    assert significance.spearman([0, 1, 2, 3], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert significance.spearman([0, 1, 2], [5, 5, 5]) is None
     # ties: x = 0,0,1,1 y = 1,2,3,4 → ranks .5,.5,2.5,2.5 vs 0,1,2,3 → ρ = 4/√20 = 0.894
-    assert stats.spearman([0, 0, 1, 1], [1, 2, 3, 4]) == pytest.approx(4 / math.sqrt(20))
+    assert significance.spearman([0, 0, 1, 1], [1, 2, 3, 4]) == pytest.approx(4 / math.sqrt(20))
 
 
 def test_one_seed_of_the_old_fig2b_series_does_not_hold():
     """0.41, 0.58, 0.51, 0.69 was reported as HOLDS by the old rank rule; its exact one-sided
     p is 4/24 (the identity and the three adjacent swaps reach ρ ≥ 0.8)."""
-    t = stats.trend([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69], +1)
+    t = significance.trend([0, 1, 2, 3], [0.41, 0.58, 0.51, 0.69], +1)
     assert t.rho == pytest.approx(0.8) and t.p == pytest.approx(4 / 24)
     assert t.holds is False
     assert "p = 0.17" in t.describe()
@@ -60,7 +60,7 @@ def test_one_seed_of_the_old_fig2b_series_does_not_hold():
     ([0.2, 0.5, 0.1, 0.4, 0.3, 0.6], +1, False),    # noise
 ])
 def test_trend_verdicts_including_cases_that_must_fail(ys, direction, expect):
-    assert stats.trend(range(len(ys)), ys, direction).holds is expect
+    assert significance.trend(range(len(ys)), ys, direction).holds is expect
 
 
 @pytest.mark.parametrize("x,y,direction", [
@@ -69,16 +69,16 @@ def test_trend_verdicts_including_cases_that_must_fail(ys, direction, expect):
     ([0, 1, 2, 3, 4], [1, 3, 2, 5, 4], +1),
 ])
 def test_exact_permutation_p_matches_brute_force(x, y, direction):
-    assert stats.trend(x, y, direction).p == pytest.approx(_brute_force_p(x, y, direction))
+    assert significance.trend(x, y, direction).p == pytest.approx(_brute_force_p(x, y, direction))
 
 
 def test_monte_carlo_p_is_close_to_the_exact_value():
     """Nine points take the Monte Carlo route; the exact value by enumeration of 9! orderings."""
     x = [0, 0, 0, 1, 1, 1, 2, 2, 2]
     y = [0.40, 0.47, 0.44, 0.46, 0.52, 0.43, 0.50, 0.49, 0.55]
-    assert len(y) > stats.EXACT_UP_TO
+    assert len(y) > significance.EXACT_UP_TO
     exact = _brute_force_p(x, y, +1)
-    assert stats.trend(x, y, +1).p == pytest.approx(exact, abs=0.006)
+    assert significance.trend(x, y, +1).p == pytest.approx(exact, abs=0.006)
 
 
 def test_three_seeds_make_a_noisy_but_real_trend_significant():
@@ -87,22 +87,22 @@ def test_three_seeds_make_a_noisy_but_real_trend_significant():
     means = [0.41, 0.58, 0.51, 0.69]
     x = [i for i in range(4) for _ in range(3)]
     y = [means[i] + rng.uniform(-0.02, 0.02) for i in x]
-    t = stats.trend(x, y, +1)
+    t = significance.trend(x, y, +1)
     assert t.holds is True and t.p < 0.01
     # ... and the step back 0.58 → 0.51 is larger than the seed spread: named
     groups = [[y[3 * i + k] for k in range(3)] for i in range(4)]
-    backs = stats.step_backs(["β 0.1", "β 0.5", "β 1", "β 2"], groups, +1)
+    backs = significance.step_backs(["β 0.1", "β 0.5", "β 1", "β 2"], groups, +1)
     assert len(backs) == 1 and backs[0].startswith("β 0.5 → β 1")
     # a step back within the spread is not named
-    assert stats.step_backs(["a", "b"], [[0.5, 0.3, 0.7], [0.45, 0.25, 0.65]], +1) == []
+    assert significance.step_backs(["a", "b"], [[0.5, 0.3, 0.7], [0.45, 0.25, 0.65]], +1) == []
 
 
 def test_comparison_exact_p_and_attainable_level():
-    c = stats.compare([3, 4, 5], [0, 1, 2])
+    c = significance.compare([3, 4, 5], [0, 1, 2])
     assert c.p == pytest.approx(1 / 20) and c.min_p == pytest.approx(1 / 20) and c.holds is True
-    assert stats.compare([0, 1, 2], [3, 4, 5]).holds is False  # the reverse must fail
-    assert stats.compare([2, 1, 5], [0, 4, 3]).holds is False  # overlapping arms
-    two = stats.compare([3, 4], [0, 1])
+    assert significance.compare([0, 1, 2], [3, 4, 5]).holds is False  # the reverse must fail
+    assert significance.compare([2, 1, 5], [0, 4, 3]).holds is False  # overlapping arms
+    two = significance.compare([3, 4], [0, 1])
     assert two.min_p == pytest.approx(1 / 6) and two.holds is None  # 2 seeds cannot decide
     assert "smallest attainable p" in two.describe()
     # brute force: a = [2, 5, 6], b = [1, 3, 4]: splits with mean difference ≥ observed
@@ -110,7 +110,7 @@ def test_comparison_exact_p_and_attainable_level():
     obs = np.mean([2, 5, 6]) - np.mean([1, 3, 4])
     count = sum(np.mean([pooled[i] for i in s]) - np.mean([pooled[i] for i in range(6) if i not in s])
                 >= obs - 1e-9 for s in itertools.combinations(range(6), 3))
-    assert stats.compare([2, 5, 6], [1, 3, 4]).p == pytest.approx(count / 20)
+    assert significance.compare([2, 5, 6], [1, 3, 4]).p == pytest.approx(count / 20)
 
 
 def _run(series, param, value, seed, frac, predicted=None, kind="", modes=None, latent=16):

@@ -232,6 +232,7 @@ def test_train_config_conflicts_with_run_options(runs, tmp_path, args, needle):
 
 
 def count_loads(monkeypatch) -> list[str]:
+    import vaecollapse.config.options
     import vaecollapse.data
 
     loaded, load = [], vaecollapse.data.load
@@ -241,6 +242,7 @@ def count_loads(monkeypatch) -> list[str]:
         return load(spec)
 
     monkeypatch.setattr(vaecollapse.data, "load", counting)
+    monkeypatch.setattr(vaecollapse.config.options, "load", counting)  # where runs load their data
     return loaded
 
 

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from vaecollapse.models import ModelConfig, build_model
+from vaecollapse.config import ModelConfig
+from vaecollapse.models import build_model
 from vaecollapse.models.conv import ConvDecoder, ConvEncoder, ResNet18Decoder, ResNet18Encoder
 
 SHAPES = [(28, 28), (14, 14), (14, 28), (3, 14, 14)]

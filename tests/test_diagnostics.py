@@ -20,6 +20,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.distributions import Normal, kl_divergence
 
+from vaecollapse.config import ModelConfig
 from vaecollapse.diagnostics import diagnose, information
 from vaecollapse.diagnostics.collapse import (
     active_modes,
@@ -32,7 +33,7 @@ from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
 from vaecollapse.diagnostics.posteriors import as_float64, collect_posteriors
 from vaecollapse.diagnostics.theory_comparison import theory_comparison
-from vaecollapse.models import ModelConfig, Posterior, build_model
+from vaecollapse.models import Posterior, build_model
 from vaecollapse.theory import predict
 
 F64 = torch.float64

@@ -22,17 +22,18 @@ from vaecollapse.experiments.claims import (
     tracks,
     z2_rises_with_beta2_falls_with_beta1,
 )
-from vaecollapse.experiments.figures import new_figure, suptitle
-from vaecollapse.experiments.mitigations import (
+from vaecollapse.experiments.registry import Experiment, Series
+from vaecollapse.experiments.remedies import (
     advise_check,
     annealing,
     free_bits,
     mitigation,
     separate_maps,
 )
-from vaecollapse.experiments.registry import Experiment, Series
-from vaecollapse.experiments.runner import held_out_part, variant_options, variants
+from vaecollapse.experiments.runner import held_out_part, resolved, variant_options, variants
+from vaecollapse.output.experiment_figures import draw, new_figure, suptitle
 from vaecollapse.report import write_report
+from vaecollapse.runs.predicted import TheoryCache
 
 ISSUE_NAMES = {"fig2a", "fig2b", "fig2c", "fig3a", "fig4", "fig5", "table-vae", "table-cvae",
                "table-mhvae", "synthetic-correlation", "linear-cvae-beta", "linear-mhvae-beta2",
@@ -63,7 +64,7 @@ def test_registry_holds_every_result_of_the_paper():
 @pytest.mark.parametrize("name", sorted(ISSUE_NAMES | REMEDIES | HIERARCHIES))
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_every_variant_is_a_valid_training_configuration(name, profile):
-    exp = REGISTRY[name]
+    exp = resolved(REGISTRY[name], profile, TheoryCache())
     runs = variants(exp, profile)
     assert runs and len({r.name for r in runs}) == len(runs)
     seeds = {r.seed for r in runs}
@@ -171,7 +172,7 @@ class _Images(HTMLParser):
 
 def test_pipeline_writes_figures_numbers_claims_and_report(tiny_registry, tmp_path):
     for name in tiny_registry:
-        claims = run_experiment(name, "quick", tmp_path, jobs=2)
+        claims = run_experiment(name, "quick", tmp_path, draw=draw, jobs=2)
         d = tmp_path / name
         assert json.loads((d / "claims.json").read_text()) == claims
         for c in claims:
@@ -191,7 +192,7 @@ def test_pipeline_writes_figures_numbers_claims_and_report(tiny_registry, tmp_pa
     assert "max relative error" in verify["evidence"] and verify["holds"] is not False
     # rerun skips a finished experiment; --force redoes it
     stamp = (tmp_path / "tiny-curves" / "claims.json").stat().st_mtime_ns
-    run_experiment("tiny-curves", "quick", tmp_path, jobs=2)
+    run_experiment("tiny-curves", "quick", tmp_path, draw=draw, jobs=2)
     assert (tmp_path / "tiny-curves" / "claims.json").stat().st_mtime_ns == stamp
     md, html = write_report(tmp_path, order=list(tiny_registry))
     parser = _Images()
@@ -219,7 +220,7 @@ def test_theory_prediction_in_records_matches_predict(tiny_registry, tmp_path):
     from vaecollapse.data import load
     from vaecollapse.theory import predict
 
-    run_experiment("tiny-curves", "quick", tmp_path, jobs=1)
+    run_experiment("tiny-curves", "quick", tmp_path, draw=draw, jobs=1)
     with open(tmp_path / "tiny-curves" / "results.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["seed"] for r in rows] == ["0", "1", "0", "1"]  # 2 seeds per grid point
@@ -237,9 +238,9 @@ def test_registry_entries_are_frozen_dataclasses():
 
 def _sweep_records(exp, active):
     """Fabricated records of a linear sweep: ``active[series][value]`` = active modes per seed."""
-    from vaecollapse.theory.bridge import predicted_collapse
+    from vaecollapse.runs.predicted import TheoryCache, predicted_collapse
 
-    cache, out = {}, []
+    cache, out = TheoryCache(), []
     for v in variants(exp, "quick"):
         i = exp.series.index(v.series)
         j = v.series.values.index(v.values[v.series.param])
@@ -263,8 +264,9 @@ def test_linear_sweep_one_series_unchanged_and_two_arms(tmp_path):
                      quick=TINY_QUICK, seeds=TWO)
     records, cache = _sweep_records(one, [[[4, 4], [0, 0]]])
     assert [r["predicted"] for r in records] == [0, 0, 4, 4]
-    figs, claims = linear_sweep(one, "quick", records, tmp_path, cache)
-    assert figs == ["active_modes.png"] and len(claims) == 1 and claims[0]["holds"] is True
+    figs, claims = linear_sweep(one, "quick", records, cache)
+    assert [f.name for f in figs] == ["active_modes.png"]
+    assert len(claims) == 1 and claims[0]["holds"] is True
     assert claims[0]["table"]["header"][:3] == ["beta", "active modes (trained)", "closed form"]
     assert claims[0]["table"]["rows"][0][:3] == ["0.5", "4 ± 0 (2 seeds)", "4"]
     two = replace(one, series=(Series(label="learnable", param="beta", values=(0.5, 60.0)),
@@ -272,7 +274,7 @@ def test_linear_sweep_one_series_unchanged_and_two_arms(tmp_path):
                                       options={"sigma": 1.0})),
                   second_check=first_collapses_more, measured_claim="learnable collapses more")
     records, cache = _sweep_records(two, [[[4, 4], [0, 0]], [[4, 4], [4, 4]]])
-    figs, claims = linear_sweep(two, "quick", records, tmp_path, cache)
+    figs, claims = linear_sweep(two, "quick", records, cache)
     assert [c["claim"] for c in claims] == ["tracks", "learnable collapses more"]
     assert claims[0]["table"]["header"][0] == "series" and "learnable: " in claims[0]["evidence"]
     # in active modes (the means) the closed form is the same for both arms here (at β = 60 the

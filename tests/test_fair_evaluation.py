@@ -15,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 import vaecollapse.diagnostics as diagnostics
+import vaecollapse.runs.train as train_module
 from vaecollapse.cli import app
 from vaecollapse.config import config_from_options
 from vaecollapse.data import evaluation_index, load
@@ -74,7 +75,8 @@ def _captured_diagnose(monkeypatch):
         seen["x"] = x.detach().cpu().numpy()
         return real(model, x, y, **kw)
 
-    monkeypatch.setattr(diagnostics, "diagnose", spy)
+    monkeypatch.setattr(diagnostics, "diagnose", spy)  # what `vaecollapse diagnose` calls
+    monkeypatch.setattr(train_module, "diagnose", spy)  # the trainer's final diagnostics
     return seen
 
 

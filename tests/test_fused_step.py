@@ -10,11 +10,12 @@ import json
 import pytest
 import torch
 
-from vaecollapse import mitigations
-from vaecollapse.config import TrainConfig
-from vaecollapse.models import ModelConfig, build_model
+from vaecollapse.config import ModelConfig, TrainConfig
+from vaecollapse.errors import HyperparameterError
+from vaecollapse.models import build_model
+from vaecollapse.models import objective as remedy_objective
+from vaecollapse.models.fast_step import fused_step
 from vaecollapse.runs import train as train_module
-from vaecollapse.runs.fused_step import fused_step
 from vaecollapse.runs.rundir import METRICS, load_model
 from vaecollapse.runs.train import train
 
@@ -52,7 +53,7 @@ def test_gradient_and_terms_equal_autograd(family, hidden, hp, kl_weight):
     x, y = batch()
     y = y if family == "cvae" else None
     out = auto(x, y, generator=torch.Generator().manual_seed(7))
-    objective = mitigations.objective(auto, out, kl_weight, None)
+    objective = remedy_objective.objective(auto, out, kl_weight, None)
     objective.backward()
     for p in hand.parameters():
         p.grad = torch.full_like(p, float("nan"))  # every gradient must be written
@@ -121,3 +122,51 @@ def test_trainer_with_and_without_the_fused_step(tmp_path, monkeypatch, kw):
             assert f[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
     for a, b in zip(m_fused.state_dict().values(), m_auto.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ the switch
+
+
+def _runtime(tmp_path, name):
+    return json.loads((tmp_path / name / "config.json").read_text())["runtime"]["training_step"]
+
+
+def test_fast_step_off_trains_by_autograd_and_says_so(tmp_path):
+    """``fast_step="off"`` is the autograd run itself (bit for bit the same as the trainer with
+    the fast step removed) and records ``autograd``; ``auto`` records the hand-differentiated
+    step where it covers the model, ``autograd`` where it does not (a linear model)."""
+    off, m_off = _run(tmp_path, "off", fast_step="off")
+    auto, m_auto = _run(tmp_path, "auto")
+    assert _runtime(tmp_path, "off") == "autograd"
+    assert _runtime(tmp_path, "auto") == "hand-differentiated"
+    for key in ("loss", "recon", "kl_total"):
+        for f, a in zip(auto, off, strict=True):
+            assert f[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    cfg = TrainConfig(data="synthetic:corr=gaussian-0.5,n=200,dim=8",
+                      model=ModelConfig.of("vae", "linear", 8, 4), epochs=1, seed=0,
+                      device="cpu", eval_points=100)
+    train(cfg, tmp_path / "linear", progress=False)
+    assert _runtime(tmp_path, "linear") == "autograd"
+
+
+def test_fast_step_off_equals_the_trainer_without_it(tmp_path, monkeypatch):
+    off, m_off = _run(tmp_path, "off", fast_step="off")
+    ref, m_ref = _run(tmp_path, "ref", monkeypatch)
+    for a, b in zip(m_off.state_dict().values(), m_ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fast_step_setting_is_checked():
+    with pytest.raises(HyperparameterError, match="fast_step must be one of auto, off"):
+        TrainConfig(data="mnist", model=ModelConfig.of("vae", "mlp", 8, 4), fast_step="on"
+                    ).validate()
+    assert fused_step(model_for("vae", [5]), fast_step="off") is None
+
+
+def test_public_relu_backward_equals_the_private_operator():
+    """The fallback for ``aten.threshold_backward`` (feature-detected) gives the same values."""
+    from vaecollapse.models import fast_step as fs
+
+    g = torch.Generator().manual_seed(5)
+    grad, a = torch.randn(64, 9, generator=g), torch.randn(64, 9, generator=g).relu()
+    assert torch.equal(fs._public_relu_grad(grad, a, 0), torch.ops.aten.threshold_backward(grad, a, 0))

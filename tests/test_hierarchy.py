@@ -18,10 +18,10 @@ import pytest
 from vaecollapse.errors import UnboundedError
 from vaecollapse.theory import closed_form as cf
 from vaecollapse.theory import solve
+from vaecollapse.theory.hierarchy.assemble import predict_hierarchy
 from vaecollapse.theory.hierarchy.chain import chain_moments, mode_table, solve_chain
 from vaecollapse.theory.hierarchy.critical import critical_top_beta, critical_values
 from vaecollapse.theory.hierarchy.optimum import full_loss, solve_full, solve_modes, weights_from_modes
-from vaecollapse.theory.hierarchy.prediction import predict_hierarchy
 from vaecollapse.theory.hierarchy.setting import boundedness, make_hierarchy
 from vaecollapse.theory.losses import hierarchy_loss, mhvae_loss, vae_loss
 from vaecollapse.theory.stats import Moments, Statistics, vae_statistics

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from vaecollapse import __version__
 from vaecollapse.cli import app
 from vaecollapse.experiments import REGISTRY, run_experiment
-from vaecollapse.schema import SCHEMA_VERSION, SCHEMAS, json_schema
+from vaecollapse.files.versioning import OUTPUT_SCHEMA_VERSION
+from vaecollapse.output.documents import SCHEMAS, json_schema
+from vaecollapse.output.experiment_figures import draw
 
 runner = CliRunner()
 SYNTH = "synthetic:corr=gaussian-0.5,n=200,dim=8"
@@ -102,7 +104,7 @@ def claims(tmp_path_factory) -> list[dict]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("vaecollapse.experiments.runner.REGISTRY", {**REGISTRY, tiny.name: tiny})
         out = tmp_path_factory.mktemp("reproduce")
-        returned = run_experiment(tiny.name, "quick", out, jobs=1)
+        returned = run_experiment(tiny.name, "quick", out, draw=draw, jobs=1)
     on_disk = json.loads((out / tiny.name / "claims.json").read_text())
     assert on_disk == returned
     return on_disk
@@ -122,7 +124,7 @@ def test_real_outputs_validate_and_carry_the_versions(documents, name):
     for case, doc in documents[name].items():
         assert errors(name, doc) == [], case
         assert doc["vaecollapse_version"] == __version__
-        assert doc["schema_version"] == SCHEMA_VERSION == 1
+        assert doc["schema_version"] == OUTPUT_SCHEMA_VERSION == 1
         assert list(doc)[:2] == ["vaecollapse_version", "schema_version"]
 
 

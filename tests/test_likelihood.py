@@ -19,9 +19,10 @@ import pytest
 import torch
 from torch import nn
 
+from vaecollapse.config import ModelConfig
 from vaecollapse.diagnostics.likelihood import importance_log_likelihood
-from vaecollapse.models import ModelConfig, build_model
-from vaecollapse.models.likelihood import gaussian_log_lik, split_last_linear
+from vaecollapse.models import build_model
+from vaecollapse.models.decoder_likelihood import gaussian_log_lik, split_last_linear
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""The remedies for collapse in `train` (vaecollapse.mitigations): the schedules against their
+"""The remedies for collapse in `train` (vaecollapse.models.objective): the schedules against their
 papers' formulas written out here, the recombined objective against the model's own loss and
 against torch.distributions KLs, free bits' gradient, and — for every schedule — that an
 interrupted and resumed run equals an uninterrupted one bit for bit."""
@@ -12,11 +12,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vaecollapse import mitigations
 from vaecollapse.config import TrainConfig, config_from_options, model_config_for
 from vaecollapse.data import load
 from vaecollapse.errors import HyperparameterError, UserError
-from vaecollapse.models import build_model
+from vaecollapse.models import build_model, objective
 from vaecollapse.runs.rundir import CHECKPOINT, METRICS
 from vaecollapse.runs.train import train
 
@@ -40,7 +39,7 @@ def test_warmup_is_a_linear_ramp_from_zero():
     spe = 7
     # Bowman et al.: weight t / (warm-up steps), capped at 1
     expected = [min(1.0, t / 28) for t in range(70)]
-    got = [mitigations.kl_weight(cfg, t, 70, spe) for t in range(70)]
+    got = [objective.kl_weight(cfg, t, 70, spe) for t in range(70)]
     assert got == pytest.approx(expected, abs=1e-15)
     assert got[0] == 0.0 and got[28] == 1.0 and got[14] == pytest.approx(0.5)
 
@@ -50,9 +49,9 @@ def test_cyclical_schedule_follows_fu_et_al():
     total = 100  # cycles of 25 steps: ramp over 12.5 steps, then 1
     for t, w in [(0, 0.0), (5, 0.4), (12, 12 / 12.5), (13, 1.0), (24, 1.0), (25, 0.0),
                  (30, 0.4), (99, 1.0), (75, 0.0), (80, 0.4)]:
-        assert mitigations.kl_weight(cfg, t, total, 10) == pytest.approx(w, abs=1e-12), t
+        assert objective.kl_weight(cfg, t, total, 10) == pytest.approx(w, abs=1e-12), t
     plain = cfg_for()
-    assert {mitigations.kl_weight(plain, t, total, 10) for t in range(total)} == {1.0}
+    assert {objective.kl_weight(plain, t, total, 10) for t in range(total)} == {1.0}
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -82,11 +81,11 @@ def test_per_dimension_terms_sum_to_the_level_terms_and_recombine_to_the_loss(fa
                                                                        abs=1e-5)
     # a floor far below every term leaves the loss, a unit weight gives the model's loss itself
     floor = min(float(v.detach().min()) for v in o.kl_dims.values()) - 10.0
-    assert float(mitigations.objective(model, o, 1.0, floor).detach()) == pytest.approx(
+    assert float(objective.objective(model, o, 1.0, floor).detach()) == pytest.approx(
         float(o.loss.detach()), rel=1e-5)
-    assert mitigations.objective(model, o, 1.0, None) is o.loss
+    assert objective.objective(model, o, 1.0, None) is o.loss
     # weight 0: reconstruction only
-    assert float(mitigations.objective(model, o, 0.0, None).detach()) == pytest.approx(
+    assert float(objective.objective(model, o, 0.0, None).detach()) == pytest.approx(
         float(o.recon.detach()), rel=1e-6)
 
 
@@ -100,7 +99,7 @@ def test_vae_free_bits_against_torch_distributions():
                            Normal(0.0, model.hp.eta_enc)).mean(0)
     lam = float(kl_ref.median())
     expected = o.recon + model.hp.beta * torch.clamp(kl_ref, min=lam).sum()
-    assert float(mitigations.objective(model, o, 1.0, lam)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(objective.objective(model, o, 1.0, lam)) == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_free_bits_stop_the_kl_gradient_below_the_floor():
@@ -116,7 +115,7 @@ def test_free_bits_stop_the_kl_gradient_below_the_floor():
     kl = o.kl_dims["z"].detach()
     lam = float((kl[0] + kl[2]) / 2)
     assert kl[0] < lam < kl[2]
-    kl_only = mitigations.objective(model, o, 1.0, lam) - o.recon
+    kl_only = objective.objective(model, o, 1.0, lam) - o.recon
     kl_only.backward()
     g = model.enc.net.weight.grad
     assert g[0].abs().max() == 0 and g[2].abs().max() > 0

@@ -51,13 +51,13 @@ def test_diagnose_on_a_terminal_shows_points(run, monkeypatch):
 def test_reproduce_on_a_terminal_shows_runs(monkeypatch, tmp_path):
     """The runs' progress reaches the bar (the sweep machinery is replaced by a stand-in that
     reports 3 of 4 runs and stops)."""
-    import vaecollapse.runs.sweep
+    import vaecollapse.experiments.runner
 
     def fake_run_variants(variants, out, on_update=None, **kwargs):
         on_update(3, 4, 0)
         raise UserError("stopped by the test")
 
-    monkeypatch.setattr(vaecollapse.runs.sweep, "run_variants", fake_run_variants)
+    monkeypatch.setattr(vaecollapse.experiments.runner, "run_variants", fake_run_variants)
     buf = terminal(monkeypatch)
     result = runner.invoke(app, ["reproduce", "fig2a", "--out", str(tmp_path)])
     assert result.exit_code == 2

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from vaecollapse.cli import app
 from vaecollapse.config import config_from_options
-from vaecollapse.lock import LOCK, DirectoryLocked, locked
+from vaecollapse.files.lock import LOCK, DirectoryLocked, locked
 from vaecollapse.models import VAE
 from vaecollapse.runs.rundir import CHECKPOINT, CONFIG, load_checkpoint
 from vaecollapse.runs.train import train
@@ -122,7 +122,7 @@ def test_the_library_refuses_a_second_writer(tmp_path):
 def test_a_lock_is_released_when_the_holder_dies(tmp_path):
     d = tmp_path / "d"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from vaecollapse.lock import locked\n"
+                               "from vaecollapse.files.lock import locked\n"
                                f"with locked({str(d)!r}):\n"
                                "    print('held', flush=True); time.sleep(600)"],
                               stdout=subprocess.PIPE, text=True)

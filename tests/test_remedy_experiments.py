@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from vaecollapse.experiments import mitigations
-from vaecollapse.experiments.mitigations import CONVERGED_GAP, advice_for, loss_gap, mitigation
-from vaecollapse.experiments.registry import ADVISED_BETA, REGISTRY
-from vaecollapse.experiments.runner import variants
+from vaecollapse.experiments import remedies
+from vaecollapse.experiments.definition import Computed
+from vaecollapse.experiments.registry import REGISTRY
+from vaecollapse.experiments.remedies import CONVERGED_GAP, advice_for, loss_gap, mitigation
+from vaecollapse.experiments.runner import resolved, variants
+from vaecollapse.runs.predicted import TheoryCache
 
 
 def fake_records(name, tmp_path, inactive, nll=None, min_kl=None):
     """One record per run with ``inactive(run)`` collapsed modes (and an NLL / smallest KL)."""
-    exp = REGISTRY[name]
+    exp = resolved(REGISTRY[name], "quick", TheoryCache())  # Computed values (advise's β) as numbers
     out = []
     for v in variants(exp, "quick"):
         d = tmp_path / v.name
@@ -40,25 +42,31 @@ def label(v):
     return v.series.label
 
 
-def test_registry_advised_beta_is_advise_on_the_data():
-    cache = {}
-    for name, model in (("linear VAE · advised β", "linear VAE"),
-                        ("ReLU CVAE · advised β", "ReLU CVAE")):
-        s = next(s for s in REGISTRY["advise-check"].series if s.label == name)
-        v = next(v for v in variants(REGISTRY["advise-check"], "quick") if v.series is s)
-        rec = advice_for(v.options, REGISTRY["advise-check"].keep[model], cache).recommendation
-        assert ADVISED_BETA[model] == pytest.approx(rec["value"], rel=1e-5)
-        assert rec["active_modes"] == 2
+def test_registry_advised_beta_is_computed_by_advise_on_the_data():
+    """advise-check's β values are not pasted into the registry: they are Computed, and resolve
+    to `advise --keep K`'s recommendation on the series' own data (and 1.2 × it)."""
+    exp = REGISTRY["advise-check"]
+    assert all(isinstance(v, Computed) for s in exp.series for v in s.values)
+    cache = TheoryCache()
+    done = resolved(exp, "quick", cache)
+    for model in ("linear VAE", "ReLU CVAE"):
+        at = next(s for s in done.series if s.label == f"{model} · advised β")
+        up = next(s for s in done.series if s.label == f"{model} · 1.2 × advised β")
+        v = next(v for v in variants(done, "quick") if v.series is at)
+        rec = advice_for(v.options, exp.keep[model], cache).recommendation
+        assert at.values == (pytest.approx(rec.value, rel=1e-6),)
+        assert up.values == (pytest.approx(round(1.2 * rec.value, 6), rel=1e-12),)
+        assert rec.active_modes == 2
 
 
 def judge(exp, recs, cache=None):
     """The experiment's claims on fabricated runs, without drawing its figure."""
-    return exp.check(exp, mitigations._by_model(exp, recs), {} if cache is None else cache)[0]
+    return exp.check(exp, remedies._by_model(exp, recs), TheoryCache() if cache is None else cache)[0]
 
 
 def converged_at(monkeypatch, gap):
     """Fabricated runs have no weights: every linear run is ``gap`` nats from the optimum."""
-    monkeypatch.setattr(mitigations, "loss_gap", lambda run, cache: gap)
+    monkeypatch.setattr(remedies, "loss_gap", lambda run, cache: gap)
 
 
 def test_annealing_analysis(tmp_path, monkeypatch):
@@ -67,7 +75,7 @@ def test_annealing_analysis(tmp_path, monkeypatch):
                              else (9 if "plain" in label(v) else 6))
     for r in recs:
         r["predicted"] = 5
-    _, claims = mitigation(exp, "quick", recs, tmp_path, {})
+    _, claims = mitigation(exp, "quick", recs, TheoryCache())
     assert [c["holds"] for c in claims] == [True, True]
     recs[3]["active_modes"] -= 1  # one warm-up seed of the linear VAE ends with a mode less
     claims = judge(exp, recs)
@@ -85,7 +93,7 @@ def test_free_bits_analysis(tmp_path):
     exp, recs = fake_records("mitigation-free-bits", tmp_path, lambda v: 1,
                              nll=lambda v: 100.0 + (5 if fb(v) else 0) + v.seed,
                              min_kl=lambda v: 0.24 if fb(v) else 0.001)
-    _, claims = mitigation(exp, "quick", recs, tmp_path, {})
+    _, claims = mitigation(exp, "quick", recs, TheoryCache())
     assert [c["holds"] for c in claims] == [True, True]
     exp, recs = fake_records("mitigation-free-bits", tmp_path / "low", lambda v: 1,
                              nll=lambda v: 100.0 + v.seed, min_kl=lambda v: 0.1)
@@ -103,8 +111,8 @@ def test_advise_check_analysis(tmp_path, monkeypatch):
     exp, recs = fake_records("advise-check", tmp_path, collapsed)
     for r in recs:
         r["predicted"] = r["n_collapsed"]
-    cache = {}
-    _, claims = mitigation(exp, "quick", recs, tmp_path, cache)
+    cache = TheoryCache()
+    _, claims = mitigation(exp, "quick", recs, cache)
     assert [c["holds"] for c in claims] == [True, True]
     recs[0]["active_modes"] += 1  # a seed at the advised β keeps 3 modes, the theory 2
     claims = judge(exp, recs, cache)
@@ -153,10 +161,10 @@ def test_loss_gap_is_the_elbo_gap_to_the_closed_form(tmp_path):
     expected = neg_elbo(x, w["W"], w["U"], w["sigma"], **hp) - neg_elbo(x, best["W"], best["U"],
                                                                           best["sigma"], **hp)
     assert expected > 0.01  # two epochs are far from the optimum
-    assert loss_gap(run, {}) == pytest.approx(expected, rel=1e-4)
+    assert loss_gap(run, TheoryCache()) == pytest.approx(expected, rel=1e-4)
     model.set_linear_weights(best)  # the closed-form optimum itself: no gap
     torch.save({**ckpt, "model": model.state_dict()}, RunDir(tmp_path / "r").checkpoint)
-    assert abs(loss_gap(run, {})) < 1e-4
+    assert abs(loss_gap(run, TheoryCache())) < 1e-4
 
 
 def test_separate_maps_analysis(tmp_path, monkeypatch):
@@ -171,7 +179,7 @@ def test_separate_maps_analysis(tmp_path, monkeypatch):
                              label(v) else (5 if ladder(v) else 10) + v.seed)
     for r in recs:
         r["predicted"], r["predicted_kind"] = 4, "numerical theory"
-    _, claims = mitigation(exp, "quick", recs, tmp_path, {})
+    _, claims = mitigation(exp, "quick", recs, TheoryCache())
     assert [c["holds"] for c in claims] == [True, True]
     assert "the same z2 modes" in claims[0]["evidence"]
     assert claims[1]["statistic"][0]["p"] == pytest.approx(0.05)  # 1 / C(6, 3)
@@ -235,7 +243,7 @@ def test_loss_gap_of_the_mhvae_is_its_elbo_gap_to_the_theory(inference, tmp_path
     expected = (mhvae_neg_elbo(x, w, (1.0, 2.0), **mc)
                 - mhvae_neg_elbo(x, {k: best[k] for k in w}, (1.0, 2.0), **mc))
     assert expected > 0.5  # two epochs are far from the optimum
-    assert loss_gap(run, {}) == pytest.approx(expected, rel=0.02)
+    assert loss_gap(run, TheoryCache()) == pytest.approx(expected, rel=0.02)
     model.set_linear_weights({k: best[k] for k in w})  # the theory's optimum itself: no gap
     torch.save({**ckpt, "model": model.state_dict()}, RunDir(tmp_path / "r").checkpoint)
-    assert abs(loss_gap(run, {})) < 1e-4
+    assert abs(loss_gap(run, TheoryCache())) < 1e-4

@@ -22,9 +22,9 @@ from patching import patch_batch_calls
 from torch.distributions import Normal, kl_divergence
 
 from vaecollapse.config import (
+    CONFIG_SCHEMA_VERSION,
     HYPERPARAMETER_NAMES,
     HYPERPARAMETERS,
-    SCHEMA_VERSION,
     ModelConfig,
     TrainConfig,
     VAEHyperparameters,
@@ -36,7 +36,7 @@ from vaecollapse.data import evaluation_index, load
 from vaecollapse.errors import HyperparameterError, UserError
 from vaecollapse.models import VAE
 from vaecollapse.models.base import Output
-from vaecollapse.runs.fused_step import StepTerms
+from vaecollapse.models.fast_step import StepTerms
 from vaecollapse.runs.rundir import (
     CHECKPOINT,
     CONFIG,
@@ -601,7 +601,7 @@ def test_config_json_nests_the_family_hyperparameters(tmp_path):
     cfg = make_cfg(SYNTH, "mhvae", "mlp", epochs=1, sigma1=0.5, beta2=2.0)
     train(cfg, run, progress=False)
     saved = json.loads((run / CONFIG).read_text())
-    assert saved["schema_version"] == SCHEMA_VERSION
+    assert saved["schema_version"] == CONFIG_SCHEMA_VERSION
     deeper = {f"{p}{k}": None for p in ("beta", "sigma") for k in (3, 4, 5)}
     assert saved["model"]["hyperparameters"] == {"beta1": 1.0, "beta2": 2.0, "eta_enc": 1.0,
                                                  "eta_dec": 1.0, "sigma1": 0.5, "sigma2": None,
@@ -635,7 +635,7 @@ def test_an_old_config_json_is_migrated_on_read(tmp_path, family, hp):
     assert migrate(old_layout(cfg.to_dict())) == json.loads(json.dumps(cfg.to_dict()))
     # and the run resumes from it (an interrupted old run: config.json, no checkpoint yet)
     train(cfg, run, resume=True, progress=False)
-    assert json.loads((run / CONFIG).read_text())["schema_version"] == SCHEMA_VERSION
+    assert json.loads((run / CONFIG).read_text())["schema_version"] == CONFIG_SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("edit,needle", [

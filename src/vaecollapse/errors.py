@@ -22,11 +22,3 @@ class UnboundedError(HyperparameterError):
         super().__init__(message)
         self.hyperparameters = hyperparameters
 
-
-def check_cvae_target(family: str, has_y: bool, spec: str | None = None) -> None:
-    """The CVAE models a target y given a condition x: its data must hold both (``has_y``)."""
-    if family == "cvae" and not has_y:
-        where = f", but {spec!r} has no y" if spec else ""
-        raise HyperparameterError(
-            f"the CVAE needs a condition x and a target y{where}: add split=quarter (or "
-            "split=half) to an image spec, or use synthetic:… or an npz with arrays x and y")

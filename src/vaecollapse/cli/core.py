@@ -85,7 +85,13 @@ def progress_bar(label: str):
     if not err.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (  # lazy: only with a terminal
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
@@ -115,7 +121,7 @@ def set_threads(threads: int | None) -> None:
         return
     if threads < 1:
         raise UserError(f"--threads must be >= 1, got {threads}")
-    import torch
+    import torch  # lazy: torch, start-up
 
     torch.set_num_threads(threads)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from vaecollapse import limits as lim
-from vaecollapse.errors import UserError, check_cvae_target
+from vaecollapse.errors import UserError
+from vaecollapse.family import FAMILIES, Family
 
 
 def parse_floats(name: str, text: str | None) -> list[float] | None:
@@ -58,7 +59,7 @@ def hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sig
                     sigma2) -> dict:
     """The hyperparameters of ``model``'s closed forms from its options (an absent β is 1);
     an option of the other families is an error."""
-    from vaecollapse.config import hyperparameter_options
+    from vaecollapse.config import hyperparameter_options  # lazy: start-up
 
     hp = hyperparameter_options(model, dict(beta=beta, beta1=beta1, beta2=beta2, eta_enc=eta_enc,
                                             eta_dec=eta_dec, sigma=sigma, sigma1=sigma1,
@@ -66,7 +67,7 @@ def hyperparameters(model: str, beta, beta1, beta2, eta_enc, eta_dec, sigma, sig
                                 name=lambda n: "--" + n.replace("_", "-"))
     if "sigma" in hp:  # one value or one per latent dimension
         hp["sigma"] = parse_floats("--sigma", hp["sigma"])
-    from vaecollapse.theory.validation import without_default_shape
+    from vaecollapse.theory.validation import without_default_shape  # lazy: start-up
 
     return without_default_shape(hp)
 
@@ -108,20 +109,19 @@ def hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference)
 
 
 def check_model(model: str) -> None:
-    """``model`` is one the theory knows (vae, cvae, mhvae)."""
-    from vaecollapse.theory import MODELS
-
-    if model not in MODELS:
-        raise UserError(f"unknown --model {model!r}: choose one of {', '.join(MODELS)}")
+    """``model`` is one of the families (vae, cvae, mhvae)."""
+    if model not in FAMILIES:
+        raise UserError(f"unknown --model {model!r}: choose one of {', '.join(FAMILIES)}")
 
 
 def theory_statistics(model: str, data: str, centre: bool):
     """The data spec loaded, and its second moments for the closed forms of ``model``
     (:func:`vaecollapse.theory.statistics`; the CVAE's need the targets y): ``(dataset,
     statistics)``."""
-    from vaecollapse.data import load
-    from vaecollapse.theory import statistics
+    from vaecollapse.data import load  # lazy: start-up
+    from vaecollapse.theory import statistics  # lazy: start-up
 
     ds = load(data)
-    check_cvae_target(model, ds.y is not None, data)
-    return ds, statistics(ds.x, ds.y if model == "cvae" else None, model=model, centre=centre)
+    family = Family.parse(model)
+    family.require_target(ds.y is not None, data)
+    return ds, statistics(ds.x, ds.y if family.conditional else None, model=family, centre=centre)

@@ -8,18 +8,17 @@
 - :mod:`~vaecollapse.config.options`: a TrainConfig from options (the `train` command's, a
   sweep's, an experiment's), loading the data once to size the model.
 
-No torch, matplotlib or pydantic here: `vaecollapse predict` stays quick to start.
+No torch, matplotlib or pydantic here: `vaecollapse predict` stays quick to start. The families
+themselves are :class:`vaecollapse.family.Family`.
 """
 
 from vaecollapse.config.hyperparameters import (
-    FAMILIES,
     HYPERPARAMETER_NAMES,
     HYPERPARAMETERS,
     CVAEHyperparameters,
     Hyperparameters,
     MHVAEHyperparameters,
     VAEHyperparameters,
-    check_family,
     hyperparameter_options,
     hyperparameters,
 )
@@ -34,8 +33,9 @@ from vaecollapse.config.options import (
 )
 from vaecollapse.config.settings import (
     BACKBONES,
+    CONFIG_SCHEMA_VERSION,
+    FAST_STEPS,
     SCHEDULES,
-    SCHEMA_VERSION,
     ModelConfig,
     TrainConfig,
     from_json,
@@ -43,9 +43,9 @@ from vaecollapse.config.settings import (
 )
 
 __all__ = [
-    "BACKBONES", "EVALUATION_OPTIONS", "FAMILIES", "HYPERPARAMETERS", "HYPERPARAMETER_NAMES",
-    "SCHEDULES", "SCHEMA_VERSION", "CVAEHyperparameters", "Hyperparameters",
-    "MHVAEHyperparameters", "ModelConfig", "TrainConfig", "VAEHyperparameters", "check_family",
+    "BACKBONES", "CONFIG_SCHEMA_VERSION", "EVALUATION_OPTIONS", "FAST_STEPS", "HYPERPARAMETERS",
+    "HYPERPARAMETER_NAMES", "SCHEDULES", "CVAEHyperparameters", "Hyperparameters",
+    "MHVAEHyperparameters", "ModelConfig", "TrainConfig", "VAEHyperparameters",
     "config_from_options", "from_json", "hyperparameter_options", "hyperparameters",
     "load_dataset", "migrate", "model_config_for", "parse_hidden", "run_dataset", "y_shape_for",
 ]

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
-from vaecollapse.errors import HyperparameterError, UserError
+from vaecollapse.errors import HyperparameterError
+from vaecollapse.family import Family
 from vaecollapse.limits import WEIGHT, check
 
 # ------------------------------------------------------------------------------ hyperparameters
@@ -187,18 +188,12 @@ class MHVAEHyperparameters(_Hyperparameters):
 
 Hyperparameters = VAEHyperparameters | CVAEHyperparameters | MHVAEHyperparameters
 
-#: family → its hyperparameter class (the families' one list)
-HYPERPARAMETERS: dict[str, type] = {"vae": VAEHyperparameters, "cvae": CVAEHyperparameters,
-                                    "mhvae": MHVAEHyperparameters}
-FAMILIES = tuple(HYPERPARAMETERS)
+#: family → its hyperparameter class
+HYPERPARAMETERS: dict[Family, type] = {Family.VAE: VAEHyperparameters,
+                                       Family.CVAE: CVAEHyperparameters,
+                                       Family.MHVAE: MHVAEHyperparameters}
 #: every family's hyperparameter names, each once
 HYPERPARAMETER_NAMES = tuple(dict.fromkeys(n for c in HYPERPARAMETERS.values() for n in c.names()))
-
-
-def check_family(family: str) -> str:
-    if family not in FAMILIES:
-        raise UserError(f"unknown model {family!r}: choose one of {', '.join(FAMILIES)}")
-    return family
 
 
 def _and(names) -> str:
@@ -212,7 +207,8 @@ def hyperparameter_options(family: str, options: dict[str, Any],
     class's order, unchecked (the theory accepts per-dimension σ's). A value given for another
     family's hyperparameter is an error naming whose it is (``name(n)`` spells the name ``n``
     in it: e.g. the CLI's flag)."""
-    cls = HYPERPARAMETERS[check_family(family)]
+    family = Family.parse(family)
+    cls = HYPERPARAMETERS[family]
     given = {k for k, v in options.items() if v is not None}
     unknown = sorted(given - set(HYPERPARAMETER_NAMES))
     if unknown:
@@ -233,4 +229,4 @@ def hyperparameter_options(family: str, options: dict[str, Any],
 
 def hyperparameters(family: str, **options) -> Hyperparameters:
     """The validated hyperparameters of ``family`` (see :func:`hyperparameter_options`)."""
-    return HYPERPARAMETERS[check_family(family)](**hyperparameter_options(family, options))
+    return HYPERPARAMETERS[Family.parse(family)](**hyperparameter_options(family, options))

@@ -3,18 +3,18 @@ sweep's, an experiment's): the data spec is loaded once, to size the model, and 
 
 from __future__ import annotations
 
-from vaecollapse.config.hyperparameters import HYPERPARAMETER_NAMES, check_family, hyperparameters
+from vaecollapse.config.hyperparameters import HYPERPARAMETER_NAMES, hyperparameters
 from vaecollapse.config.settings import ModelConfig, TrainConfig
-from vaecollapse.errors import UserError, check_cvae_target
+from vaecollapse.data import Dataset, load
+from vaecollapse.errors import UserError
+from vaecollapse.family import Family
 
 # ------------------------------------------------------------------------------ from options
 
 
-def load_dataset(spec: str, datasets: dict | None = None):
+def load_dataset(spec: str, datasets: dict[str, Dataset] | None = None) -> Dataset:
     """The data set of ``spec``, loaded once per ``datasets`` (a dict shared by the steps of one
     run or one sweep check: spec → Dataset); without it, loaded afresh."""
-    from vaecollapse.data import load
-
     if datasets is None:
         return load(spec)
     if spec not in datasets:
@@ -22,10 +22,10 @@ def load_dataset(spec: str, datasets: dict | None = None):
     return datasets[spec]
 
 
-def run_dataset(spec: str, family: str, datasets: dict | None = None):
+def run_dataset(spec: str, family: str, datasets: dict[str, Dataset] | None = None) -> Dataset:
     """The data set of ``spec`` for ``family`` (the CVAE needs its target y)."""
     ds = load_dataset(spec, datasets)
-    check_cvae_target(family, ds.y is not None, spec)
+    Family.parse(family).require_target(ds.y is not None, spec)
     return ds
 
 
@@ -38,7 +38,7 @@ def model_config_for(dataset, family: str, backbone: str, latent_dim: int, *, hi
                      latent_dims=None, **hyperparameter_values) -> ModelConfig:
     """A ModelConfig whose input sizes and image shapes match ``dataset``; hyperparameters by
     name (flat)."""
-    cvae = family == "cvae"
+    cvae = Family.parse(family).conditional
     return ModelConfig.of(family, backbone, dataset.dim_x, latent_dim,
                           dim_y=dataset.dim_y if cvae else 0, hidden=hidden,
                           x_shape=list(dataset.x_shape) if dataset.x_shape else None,
@@ -92,7 +92,7 @@ def per_level(model: str, hp_values: dict, betas=None, sigmas=None) -> dict:
     ``hp_values`` does not set itself (an explicit --beta1 wins)."""
     if betas is None and sigmas is None:
         return {}
-    if model != "mhvae":
+    if not Family.parse(model).hierarchical:
         raise UserError("betas and sigmas (values per level) are for the MHVAE")
     levels = hp_values.get("levels") or 2
     out = {}
@@ -124,16 +124,17 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                         lr: float = 1e-3, schedule: str = "constant", batch_size: int = 128,
                         clip=None, seed: int = 0, device: str = "auto", kl_warmup: int = 0,
                         kl_cycles: int = 0, kl_cycle_ratio: float = 0.5, free_bits=None,
-                        latent_dims=None, betas=None, sigmas=None, datasets: dict | None = None,
-                        **options) -> TrainConfig:
+                        latent_dims=None, betas=None, sigmas=None, fast_step: str = "auto",
+                        datasets: dict | None = None, **options) -> TrainConfig:
     """A validated TrainConfig from the `train` command's options (one mapping for the CLI, sweeps
     and the paper's experiments). Loads the data spec to size the model (into ``datasets``, when
     given, so that the run reuses it). ``options`` holds the family's hyperparameters by name
     (:data:`HYPERPARAMETERS`; None = default) and may set TrainConfig's evaluation settings
     (:data:`EVALUATION_OPTIONS`). ``latent_dims``: the MHVAE's size per level ('16,8,4' or a
     list; its first entry is z1's, so it replaces ``latent_dim``); ``betas`` / ``sigmas``: its
-    β and σ per level (see :func:`per_level`)."""
-    check_family(model)
+    β and σ per level (see :func:`per_level`); ``fast_step``: ``auto`` or ``off``
+    (:data:`~vaecollapse.config.settings.FAST_STEPS`)."""
+    Family.parse(model)
     hp_values = {k: options.pop(k) for k in HYPERPARAMETER_NAMES if k in options}
     hp_values.update(per_level(model, hp_values, betas, sigmas))
     hp = hyperparameters(model, **hp_values)
@@ -157,4 +158,4 @@ def config_from_options(*, model: str = "vae", backbone: str = "mlp", data: str 
                        device=device, kl_warmup=int(kl_warmup), kl_cycles=int(kl_cycles),
                        kl_cycle_ratio=float(kl_cycle_ratio),
                        free_bits=None if free_bits is None else float(free_bits),
-                       **options).validate()
+                       fast_step=fast_step, **options).validate()

@@ -7,22 +7,27 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vaecollapse import limits
 from vaecollapse.config.hyperparameters import (
-    FAMILIES,
     HYPERPARAMETER_NAMES,
     HYPERPARAMETERS,
     Hyperparameters,
     hyperparameters,
 )
-from vaecollapse.errors import HyperparameterError, UserError, check_cvae_target
+from vaecollapse.errors import HyperparameterError, UserError
+from vaecollapse.family import FAMILIES, Family
+from vaecollapse.files.records import CorruptFile, typed
 from vaecollapse.limits import HIDDEN, LATENT_DIM, check
 
 #: version of the config.json layout (1: hyperparameters nested under model.hyperparameters;
 #: files without it are the older flat layout, migrated on read)
-SCHEMA_VERSION = 1
+CONFIG_SCHEMA_VERSION = 1
 
 BACKBONES = ("linear", "mlp", "cnn", "resnet18")
 SCHEDULES = ("constant", "cosine")
+#: the training step: ``auto`` the hand-differentiated step where it covers the model
+#: (vaecollapse.models.fast_step), else autograd; ``off`` always autograd
+FAST_STEPS = ("auto", "off")
 
 
 # ------------------------------------------------------------------------------ model
@@ -35,7 +40,7 @@ class ModelConfig:
     ``hyperparameters`` (None: its defaults). ``latent_dims``: the MHVAE's latent size per level
     (None: ``latent_dim`` at every level; given, its first entry is ``latent_dim``)."""
 
-    family: str
+    family: Family
     backbone: str
     dim_x: int
     latent_dim: int
@@ -47,8 +52,10 @@ class ModelConfig:
     latent_dims: list[int] | None = None
 
     def __post_init__(self):
-        if self.hyperparameters is None and self.family in HYPERPARAMETERS:
-            self.hyperparameters = HYPERPARAMETERS[self.family]()
+        if self.family in HYPERPARAMETERS:
+            self.family = Family(self.family)
+            if self.hyperparameters is None:
+                self.hyperparameters = HYPERPARAMETERS[self.family]()
 
     @classmethod
     def of(cls, family: str, backbone: str, dim_x: int, latent_dim: int, *, dim_y: int = 0,
@@ -64,13 +71,12 @@ class ModelConfig:
     @property
     def level_dims(self) -> list[int]:
         """The latent size of each level (one entry for the VAE and CVAE)."""
-        if self.family != "mhvae":
+        if not self.family.hierarchical:
             return [self.latent_dim]
         return list(self.latent_dims or [self.latent_dim] * self.hyperparameters.levels)
 
     def validate(self) -> ModelConfig:
-        if self.family not in FAMILIES:
-            raise HyperparameterError(f"unknown model {self.family!r}: choose one of {', '.join(FAMILIES)}")
+        self.family = Family.parse(self.family)
         if self.backbone not in BACKBONES:
             raise HyperparameterError(
                 f"unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}")
@@ -78,8 +84,8 @@ class ModelConfig:
             raise HyperparameterError(
                 f"the {self.family.upper()} takes {HYPERPARAMETERS[self.family].__name__}, got "
                 f"{type(self.hyperparameters).__name__}")
-        check_cvae_target(self.family, self.dim_y > 0)
-        if self.backbone == "resnet18" and self.family != "vae":
+        self.family.require_target(self.dim_y > 0)
+        if self.backbone == "resnet18" and self.family is not Family.VAE:
             raise HyperparameterError("the resnet18 backbone is for the VAE (the paper's Fig. 5)")
         if self.backbone in ("cnn", "resnet18") and self.x_shape is None:
             raise HyperparameterError(
@@ -97,7 +103,7 @@ class ModelConfig:
 
     def _check_latent_dims(self) -> None:
         dims, hp = self.latent_dims, self.hyperparameters
-        if self.family != "mhvae":
+        if not self.family.hierarchical:
             raise HyperparameterError("latent_dims (a size per level) is for the MHVAE")
         if len(dims) != hp.levels:
             raise HyperparameterError(f"latent_dims takes one size per level ({hp.levels}), got "
@@ -143,19 +149,45 @@ class TrainConfig:
     epsilon: float = 1e-2
     delta: float = 0.05
     diagnostics_is_samples: int = 100
-    # remedies for collapse (vaecollapse.mitigations): KL warm-up over kl_warmup epochs (Bowman
+    # remedies for collapse (vaecollapse.models.objective): KL warm-up over kl_warmup epochs (Bowman
     # et al. 2016), kl_cycles cyclical annealing cycles ramping over kl_cycle_ratio of each (Fu
     # et al. 2019), a per-dimension KL floor of free_bits nats (Kingma et al. 2016)
     kl_warmup: int = 0
     kl_cycles: int = 0
     kl_cycle_ratio: float = 0.5
     free_bits: float | None = None
+    #: FAST_STEPS: ``auto`` trains with the hand-differentiated step where it covers the model
+    #: (the same objective and noise, ~2.5× faster), ``off`` always with autograd
+    fast_step: str = "auto"
+
+    @property
+    def remedied(self) -> bool:
+        """True when a remedy (warm-up, cycles, free bits) changes the plain β-ELBO objective."""
+        return bool(self.kl_warmup or self.kl_cycles or self.free_bits)
+
+    def _check_remedies(self) -> None:
+        """kl_warmup, kl_cycles, kl_cycle_ratio and free_bits in range, and not two schedules."""
+        warm, cycles, ratio, fb = self.kl_warmup, self.kl_cycles, self.kl_cycle_ratio, self.free_bits
+        if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
+            raise HyperparameterError(f"kl_warmup must be a whole number of epochs >= 0, got {warm!r}")
+        if warm > self.epochs:
+            raise HyperparameterError(f"kl_warmup ({warm} epochs) exceeds the run's {self.epochs} "
+                                      "epochs: the KL weight would never reach its value")
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0:
+            raise HyperparameterError(f"kl_cycles must be a whole number >= 0, got {cycles!r}")
+        if warm and cycles:
+            raise HyperparameterError("choose either a KL warm-up or cyclical annealing, not both")
+        if not (isinstance(ratio, int | float) and 0 < ratio <= 1):
+            raise HyperparameterError(f"kl_cycle_ratio must be in (0, 1], got {ratio!r}")
+        if fb is not None and not (isinstance(fb, int | float) and math.isfinite(fb) and fb > 0):
+            raise HyperparameterError(f"free_bits must be a finite number of nats > 0, got {fb!r}")
 
     def validate(self) -> TrainConfig:
-        from vaecollapse import limits, mitigations
-
         self.model.validate()
-        mitigations.validate(self)
+        self._check_remedies()
+        if self.fast_step not in FAST_STEPS:
+            raise HyperparameterError(f"fast_step must be one of {', '.join(FAST_STEPS)}, got "
+                                      f"{self.fast_step!r}")
         if self.epochs < 1:
             raise HyperparameterError(f"epochs must be >= 1, got {self.epochs}")
         if not (0 < self.lr < 1e30):
@@ -180,7 +212,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """config.json's content (without its runtime entry), with ``schema_version``."""
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        return {"schema_version": CONFIG_SCHEMA_VERSION, **asdict(self)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -204,22 +236,21 @@ def migrate(data: Any) -> Any:
     family = model.get("family")
     if family in HYPERPARAMETERS:
         model["hyperparameters"] = {n: flat[n] for n in HYPERPARAMETERS[family].names() if n in flat}
-    return {"schema_version": SCHEMA_VERSION, **data, "model": model}
+    return {"schema_version": CONFIG_SCHEMA_VERSION, **data, "model": model}
 
 
 def from_json(data: Any, where: str) -> TrainConfig:
     """A validated TrainConfig from a config.json object (its ``runtime`` entry ignored; an old
     layout migrated); every key and type is checked, a wrong one is a UserError naming ``where``
-    (see :func:`vaecollapse.records.typed`)."""
-    from vaecollapse.records import CorruptFile, typed
+    (see :func:`vaecollapse.files.records.typed`)."""
 
     data = migrate(data)
     if not isinstance(data, dict):
         raise CorruptFile(f"{where}: the file must be a JSON object, got {type(data).__name__}")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version != CONFIG_SCHEMA_VERSION:
         raise CorruptFile(f"{where}: schema_version {version!r} is not one this version reads "
-                          f"({SCHEMA_VERSION})")
+                          f"({CONFIG_SCHEMA_VERSION})")
     data = {k: v for k, v in data.items() if k not in ("runtime", "schema_version")}
     model = data.get("model")
     if not isinstance(model, dict):
@@ -231,7 +262,7 @@ def from_json(data: Any, where: str) -> TrainConfig:
     model = dict(model)
     hp = model.pop("hyperparameters", {})
     try:
-        hp_obj = typed(HYPERPARAMETERS[family], hp, where, prefix="model.hyperparameters.")
+        hp_obj = typed(HYPERPARAMETERS[Family(family)], hp, where, prefix="model.hyperparameters.")
         cfg = typed(TrainConfig, {**data, "model": model}, where)
         cfg.model.hyperparameters = hp_obj
         return cfg.validate()

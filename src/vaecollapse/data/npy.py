@@ -14,7 +14,7 @@ import numpy as np
 
 from vaecollapse.data.dataset import Dataset
 from vaecollapse.errors import DataError
-from vaecollapse.mapped import mappings, release
+from vaecollapse.files.mapped import mappings, release
 
 CHECK_ROWS = 1 << 14  # rows checked for NaN/Inf at a time
 

@@ -16,6 +16,7 @@ import numpy as np
 from vaecollapse.data.dataset import Dataset
 from vaecollapse.data.spec import parse_choice, parse_int
 from vaecollapse.errors import DataError
+from vaecollapse.limits import SYNTHETIC_SIZE
 
 CORRELATIONS: dict[str, float | None] = {
     "identical": 1.0,
@@ -38,8 +39,6 @@ def make_synthetic(corr: str = "random", n: int = 1000, dim: int = 128,
     if corr not in CORRELATIONS:
         raise DataError(f"corr={corr!r} is not accepted; use one of: "
                         f"{', '.join(CORRELATIONS)}.")
-    from vaecollapse.limits import SYNTHETIC_SIZE
-
     if n * dim > SYNTHETIC_SIZE:
         raise DataError(f"synthetic data with n={n} and dim={dim} has {n * dim:.3g} values, more "
                         f"than the {SYNTHETIC_SIZE:.0e} accepted; use a smaller n or dim.")

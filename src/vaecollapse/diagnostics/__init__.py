@@ -16,7 +16,9 @@ Modules, by what they hold:
 - :mod:`~vaecollapse.diagnostics.likelihood`: importance-sampled and exact log-likelihoods;
 - :mod:`~vaecollapse.diagnostics.theory_comparison`: a trained linear model against its closed
   form;
-- :mod:`~vaecollapse.diagnostics.diagnosis`: :func:`diagnose`, all of them as one JSON document.
+- :mod:`~vaecollapse.diagnostics.diagnosis`: :func:`diagnose`, all of them as one JSON document;
+- :mod:`~vaecollapse.diagnostics.monitor`: :class:`CollapseMonitor`, the per-level measures of
+  ``diagnose`` streamed batch by batch inside a training loop.
 
 **User models.** Anything that maps a batch to a list of :class:`Posterior` works with
 ``collect_posteriors`` and hence with every posterior-based diagnostic: either an object with
@@ -26,6 +28,22 @@ likelihood (which needs ``log_weights``) and the theory comparison (which needs 
 are then ``null``.
 """
 
+from vaecollapse.diagnostics.collapse import (
+    active_modes,
+    active_units,
+    active_units_kl_fraction,
+    default_eps_grid,
+    eps_delta_collapse,
+)
 from vaecollapse.diagnostics.diagnosis import diagnose
+from vaecollapse.diagnostics.information import mutual_information
+from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
+from vaecollapse.diagnostics.monitor import CollapseMonitor
+from vaecollapse.diagnostics.posteriors import collect_posteriors
+from vaecollapse.diagnostics.theory_comparison import theory_comparison
+from vaecollapse.models.base import Posterior
 
-__all__ = ["diagnose"]
+__all__ = ["CollapseMonitor", "Posterior", "active_modes", "active_units",
+           "active_units_kl_fraction", "collect_posteriors", "default_eps_grid", "diagnose",
+           "eps_delta_collapse", "exact_log_likelihood", "importance_log_likelihood",
+           "mutual_information", "theory_comparison"]

@@ -9,7 +9,7 @@ per-dimension KL of a sample (``as_float64(post).kl()``: float64 whatever the mo
 - the paper scripts' "AU": the fraction of pairs (x, i) with KL_i(x) ≥ τ.
 
 Each measure has a form that takes its sufficient statistic (counts below ε, variances,
-covariance), which the streaming :class:`~vaecollapse.monitor.CollapseMonitor` accumulates, so
+covariance), which the streaming :class:`~vaecollapse.diagnostics.monitor.CollapseMonitor` accumulates, so
 the monitor and :func:`~vaecollapse.diagnostics.diagnose` agree exactly.
 """
 

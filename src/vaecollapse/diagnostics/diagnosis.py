@@ -28,7 +28,7 @@ from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
 from vaecollapse.diagnostics.posteriors import as_float64, collect_posteriors, model_inputs
 from vaecollapse.diagnostics.theory_comparison import theory_comparison
-from vaecollapse.schema import versioned
+from vaecollapse.files.versioning import versioned
 
 
 def _to_float(v) -> float | None:

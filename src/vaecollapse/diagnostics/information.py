@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from vaecollapse.data import evaluation_index
 from vaecollapse.diagnostics.posteriors import batches
 from vaecollapse.models.base import LOG_2PI, Posterior
 
@@ -33,8 +34,6 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
     Σ_i (z_ji − μ_ki)²/s_ki² = (z_j²)·(1/s_k²) − 2 z_j·(μ_k/s_k²) + Σ_i μ_ki²/s_ki², i.e. two matrix
     products per chunk of rows j (at most ``MI_CHUNK_ELEMENTS / N`` rows at a time).
     """
-    from vaecollapse.data import evaluation_index
-
     keep = torch.from_numpy(evaluation_index(post.mean.shape[0], max_points)).to(post.mean.device)
     mu = post.mean.detach()[keep].to(torch.float64)
     logvar = torch.as_tensor(post.logvar).detach().expand_as(post.mean)[keep].to(torch.float64)

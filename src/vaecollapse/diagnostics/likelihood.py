@@ -3,7 +3,7 @@
 - :func:`importance_log_likelihood`: log p(t) ≈ logmeanexp_s [log p(t, z_s) − log q(z_s|·)] with
   z_s ~ q (the encoder as proposal), t = x (VAE, MHVAE) or y given x (CVAE), vectorised over
   samples and chunked over points (the weights come from the model's ``log_weights``; the fast
-  decoder terms are in :mod:`vaecollapse.models.likelihood`);
+  decoder terms are in :mod:`vaecollapse.models.decoder_likelihood`);
 - :func:`exact_log_likelihood`: the exact Gaussian marginal of a linear model, e.g.
   x ~ N(0, η_enc² UUᵀ + η_dec² I) for the VAE.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from vaecollapse.diagnostics.posteriors import as_tensor, batches, evaluating, model_dtype
-from vaecollapse.models.likelihood import BUDGET_ELEMENTS
+from vaecollapse.models.decoder_likelihood import BUDGET_ELEMENTS
 
 
 def importance_log_likelihood(model, x, y=None, *, samples: int = 1000, chunk: int | None = None,

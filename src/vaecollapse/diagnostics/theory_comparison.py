@@ -12,6 +12,11 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from vaecollapse.errors import UserError
+from vaecollapse.family import Family
+from vaecollapse.theory import solve, statistics
+from vaecollapse.theory.from_config import theory_hyperparameters
+
 
 def _np64(t) -> np.ndarray:
     if isinstance(t, Tensor):
@@ -48,10 +53,6 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
     unbounded below (learnable σ1 and σ2 with β1 > β2: docs/numerical-theory.md §2); a learnable
     σ1 otherwise uses the numerical theory.
     """
-    from vaecollapse.errors import UserError
-    from vaecollapse.theory import solve, statistics
-    from vaecollapse.theory.bridge import theory_hyperparameters
-
     cfg = getattr(model, "cfg", None)
     if cfg is None or cfg.backbone != "linear":
         return None
@@ -59,7 +60,7 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
     xn = _np64(x)
     yn = None if y is None else _np64(y)
     d = cfg.latent_dim
-    stats = statistics(xn, yn if family == "cvae" else None, model=family)
+    stats = statistics(xn, yn if family.conditional else None, model=family)
     hp = theory_hyperparameters(cfg)
     try:  # a learnable σ1 is answered by the numerical theory (docs/numerical-theory.md) …
         pred = solve(stats, d, **hp)
@@ -67,12 +68,12 @@ def theory_comparison(model, x, y=None) -> dict[str, Any] | None:
         return None
     w = {k: _np64(v) for k, v in model.linear_weights().items()}
     m = stats.moments
-    if family == "vae":
+    if family is Family.VAE:
         lam = _encoder_singular_values(w["W"], m.A)
         omega = np.linalg.svd(w["U"], compute_uv=False)
         sigma = w["sigma"]
         sigma_th = pred.modes["sigma"]
-    elif family == "cvae":
+    elif family is Family.CVAE:
         S = np.block([[m.A, m.C], [m.C.T, m.B]])
         lam = _encoder_singular_values(np.hstack([w["W1"], w["W2"]]), S)
         omega = np.linalg.svd(w["U1"], compute_uv=False)

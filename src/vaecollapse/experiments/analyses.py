@@ -1,11 +1,14 @@
 """The analyses an experiment names (``Experiment.analysis``): each groups the runs by grid point
-(over seeds), draws the figures and has the experiment's ``check`` (from
+(over seeds), says which figures to draw (:class:`~vaecollapse.experiments.definition.FigureSpec`, drawn
+by :mod:`vaecollapse.output.experiment_figures`) and has the experiment's ``check`` (from
 :mod:`vaecollapse.experiments.claims`) judge the claim.
 
-Every analysis is called as ``analysis(exp, profile, records, d, cache)`` and returns ``(figure
-names, claims)``; a claim is :func:`~vaecollapse.experiments.claims.claim_record`'s object. What
-each passes to its check is in its docstring. The remedies' analysis is
-:func:`vaecollapse.experiments.mitigations.mitigation`.
+Every analysis is called as ``analysis(exp, profile, records, cache)`` (``cache``: the
+:class:`~vaecollapse.runs.predicted.TheoryCache` of the experiment) and returns ``(figure specs,
+claims)``; a claim is :func:`~vaecollapse.experiments.verdict.claim_record`'s object. What each
+passes to its check is its protocol (:mod:`vaecollapse.experiments.checks`, declared with
+:func:`~vaecollapse.experiments.checks.analysis`). The remedies' analysis is
+:func:`vaecollapse.experiments.remedies.mitigation`.
 """
 
 from __future__ import annotations
@@ -13,12 +16,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from vaecollapse.data import evaluation_index
 from vaecollapse.errors import UserError
-from vaecollapse.experiments import figures, stats
-from vaecollapse.experiments.claims import COLLAPSED, claim_record, inactive
-from vaecollapse.experiments.spec import value_name
-from vaecollapse.theory.bridge import theory_solver
+from vaecollapse.experiments.checks import (
+    ArmsCheck,
+    CurvesCheck,
+    GridCheck,
+    InferenceCheck,
+    TheoremCheck,
+    TrackingCheck,
+    analysis,
+)
+from vaecollapse.experiments.claims import COLLAPSED, inactive
+from vaecollapse.experiments.definition import FigureSpec, value_name
+from vaecollapse.experiments.significance import combine, mean_sd
+from vaecollapse.experiments.verdict import claim_record
+from vaecollapse.experiments.verify import numerical_agreement
+from vaecollapse.runs.predicted import TheoryCache, theory_solver
+from vaecollapse.runs.rundir import RunDir, load_model
+from vaecollapse.runs.train import load_run_data
 
 NLL_NOTE = ("NLLs at different η_dec are not comparable: the Gaussian decoder's likelihood changes "
             "scale with η_dec")
@@ -52,7 +70,8 @@ def _theory(runs: list[dict]) -> str:
 # ------------------------------------------------------------------------------ curves
 
 
-def curves(exp, profile, records, d: Path, cache):
+@analysis(check=CurvesCheck)
+def curves(exp, profile, records, cache: TheoryCache):
     """(ε,δ) curves per series (eps_delta.png) and, when the claim is about KL or active units,
     bars of KL, NLL and active units (table.png). ``exp.check(groups)`` judges the claim, with
     ``groups`` = :func:`grid_points`; the check's ``measure`` heads the table."""
@@ -68,8 +87,9 @@ def curves(exp, profile, records, d: Path, cache):
                           _seed_values(runs, inactive)))
         first = points[0][1][0]
         panels.append((s.label, first["level"], first["latent_dim"], first["predicted_kind"], lines))
-    figs = [figures.curves_figure(panels, exp.epsilon, exp.delta,
-                                  f"{exp.title} [{profile}]{beta_note}", d / "eps_delta.png")]
+    figs = [FigureSpec("eps_delta.png", "curves_figure",
+                       {"panels": panels, "epsilon": exp.epsilon, "delta": exp.delta,
+                        "title": f"{exp.title} [{profile}]{beta_note}"})]
     if measure is not COLLAPSED:
         labels, colors, kl, nll, au = [], [], [], [], []
         for i, (s, points) in enumerate(groups):
@@ -80,16 +100,17 @@ def curves(exp, profile, records, d: Path, cache):
                 nll.append(_seed_values(runs, lambda r: r["nll"]))
                 au.append(_seed_values(runs, lambda r: r["active_units"]))
         note = NLL_NOTE if any(s.param == "eta_dec" for s, _ in groups) else ""
-        figs.append(figures.bars_figure(labels, colors, [("KL (nats)", kl), ("NLL (IS, nats)", nll),
-                                                         ("active units (Burda)", au)],
-                                        f"{exp.title} [{profile}]", d / "table.png", note))
+        figs.append(FigureSpec("table.png", "bars_figure", {
+            "labels": labels, "colors": colors,
+            "metrics": [("KL (nats)", kl), ("NLL (IS, nats)", nll), ("active units (Burda)", au)],
+            "title": f"{exp.title} [{profile}]", "note": note}))
     verdict = exp.check(groups)
     header = ["series", "value", measure.name, f"collapsed at ε={exp.epsilon:g}", "collapsed modes",
               "KL (nats)", "NLL (nats)", "theory"]
-    rows = [[s.label, value_name(v), stats.mean_sd([measure.of(r) for r in runs]),
-             stats.mean_sd([r["n_collapsed"] for r in runs]),
+    rows = [[s.label, value_name(v), mean_sd([measure.of(r) for r in runs]),
+             mean_sd([r["n_collapsed"] for r in runs]),
              _mean_sd_or_dash(_seed_values(runs, inactive)),
-             stats.mean_sd([r["kl_total"] for r in runs]),
+             mean_sd([r["kl_total"] for r in runs]),
              _mean_sd_or_dash(_seed_values(runs, lambda r: r["nll"])), _theory(runs)]
             for s, points in groups for v, runs in points]
     notes = [NLL_NOTE] if any(s.param == "eta_dec" for s, _ in groups) else []
@@ -97,7 +118,7 @@ def curves(exp, profile, records, d: Path, cache):
 
 
 def _mean_sd_or_dash(values) -> str:
-    return stats.mean_sd(values) if values else "—"
+    return mean_sd(values) if values else "—"
 
 
 # ------------------------------------------------------------------------------ linear sweeps
@@ -108,7 +129,8 @@ def _mean_sd_or_dash(values) -> str:
 FINE_POINTS = {"closed form": 200, "numerical theory": 40}
 
 
-def linear_sweep(exp, profile, records, d: Path, cache):
+@analysis(check=TrackingCheck, second=ArmsCheck)
+def linear_sweep(exp, profile, records, cache: TheoryCache):
     """Swept hyperparameters of a linear model, one series each (several series: arms on the same
     values): trained active modes against the theory's — its curve over the swept range
     (:data:`FINE_POINTS`), closed form or numerical — in active_modes.png. ``exp.check(param,
@@ -133,15 +155,16 @@ def linear_sweep(exp, profile, records, d: Path, cache):
                                                  theory=f"the {kind}")))
         arms.append((s.label, latent - predicted, latent - measured))
         rows += [([s.label] if len(groups) > 1 else [])
-                 + [value_name(v), stats.mean_sd(measured[i]), str(predicted[i]),
-                    stats.mean_sd(per_dim[i])] for i, (v, _) in enumerate(points)]
+                 + [value_name(v), mean_sd(measured[i]), str(predicted[i]),
+                    mean_sd(per_dim[i])] for i, (v, _) in enumerate(points)]
     s = groups[0][0]
-    fig = figures.linear_sweep_figure(s.param, panels, exp.epsilon, exp.delta,
-                                      f"{exp.title} [{profile}]", d / "active_modes.png")
+    fig = FigureSpec("active_modes.png", "linear_sweep_figure",
+                     {"param": s.param, "panels": panels, "epsilon": exp.epsilon,
+                      "delta": exp.delta, "title": f"{exp.title} [{profile}]"})
     if len(verdicts) == 1:
         verdict = verdicts[0][1]
     else:
-        verdict = (stats.combine([v.holds for _, v in verdicts]),
+        verdict = (combine([v.holds for _, v in verdicts]),
                    "; ".join(f"{label}: {v.evidence}" for label, v in verdicts),
                    [{"series": label, **t} for label, v in verdicts for t in v.statistic])
     theory = "closed form" if {p[1] for p in panels} == {"closed form"} else "theory"
@@ -161,8 +184,6 @@ def linear_sweep(exp, profile, records, d: Path, cache):
 def level_active_modes(run: dict) -> list[int]:
     """Every level's trained active modes, z1 first, from the run's diagnostics (the record keeps
     only the top level's)."""
-    from vaecollapse.runs.rundir import RunDir
-
     levels = RunDir(run["run_dir"]).read_diagnostics()["levels"]
     if any(lv.get("active_modes") is None for lv in levels):
         raise UserError(f"{run['run']}: diagnostics without active modes per level: rerun with "
@@ -170,7 +191,8 @@ def level_active_modes(run: dict) -> list[int]:
     return [int(lv["active_modes"]) for lv in levels]
 
 
-def depth(exp, profile, records, d: Path, cache):
+@analysis(check=TrackingCheck, second=InferenceCheck)
+def depth(exp, profile, records, cache: TheoryCache):
     """Linear hierarchies of depth L (one single-value series of ``levels`` per inference and
     depth): every level's trained collapsed modes (size − active modes, read from each run's
     diagnostics) against the numerical theory's (per level, one solve per setting), drawn
@@ -191,13 +213,14 @@ def depth(exp, profile, records, d: Path, cache):
             table[(opts.get("inference", "markov"), L)] = (theory, trained)
     inferences = list(dict.fromkeys(i for i, _ in table))
     panels = [(inf, [(L, *table[(inf, L)]) for i, L in table if i == inf]) for inf in inferences]
-    fig = figures.depth_figure(panels, latent, f"{exp.title} [{profile}]", d / "depth.png")
+    fig = FigureSpec("depth.png", "depth_figure",
+                     {"panels": panels, "latent": latent, "title": f"{exp.title} [{profile}]"})
     keys = [(inf, L, k) for (inf, L), (th, _) in table.items() for k in range(L)]
     measured = np.array([table[(inf, L)][1][k] for inf, L, k in keys], dtype=float)
     predicted = np.array([table[(inf, L)][0][k] for inf, L, k in keys], dtype=float)
     verdict = exp.check("(inference, depth, level)", measured, predicted, latent,
                         what="collapsed modes", theory="the numerical theory")
-    rows = [[inf, str(L), f"z{k + 1}", stats.mean_sd(table[(inf, L)][1][k]),
+    rows = [[inf, str(L), f"z{k + 1}", mean_sd(table[(inf, L)][1][k]),
              str(table[(inf, L)][0][k])] for inf, L, k in keys]
     header = ["inference", "depth L", "level", "collapsed modes (trained)", "numerical theory"]
     claims = [claim_record(exp.claim, *verdict, header, rows)]
@@ -213,17 +236,13 @@ def depth(exp, profile, records, d: Path, cache):
 # ------------------------------------------------------------------------------ β1 × β2 grids
 
 
-def grid(exp, profile, records, d: Path, cache):
+@analysis(check=GridCheck)
+def grid(exp, profile, records, cache: TheoryCache):
     """A β1 × β2 grid of MHVAEs (the profile's ``grid`` values): reconstructions
     (reconstructions.png) and heat maps of z2's collapsed modes beside the linear theory
     (collapse_grid.png). ``exp.check(points, k)`` judges the claim over the k × k grid, with
     ``points`` = [(β1 position, β2 position, z2 collapsed modes)] for every run."""
     require_active_modes(exp, records)
-    import torch
-
-    from vaecollapse.runs.rundir import load_model
-    from vaecollapse.runs.train import load_run_data
-
     g = list(exp.options(profile)["grid"])
     k, latent = len(g), records[0]["latent_dim"]
     cell = {}
@@ -244,9 +263,7 @@ def grid(exp, profile, records, d: Path, cache):
         first = min(runs, key=lambda r: r["seed"])
         cfg, model, _ = load_model(Path(first["run_dir"]))
         if x_show is None:
-            _, x, _ = load_run_data(cfg.data, "mhvae")
-            from vaecollapse.data import evaluation_index
-
+            _, x, _ = load_run_data(cfg.data, "mhvae", cache.datasets)
             x_show = x[torch.from_numpy(evaluation_index(x.shape[0], 4, seed=0))]
         with torch.no_grad():
             m1, _ = model.enc1(x_show)
@@ -255,19 +272,21 @@ def grid(exp, profile, records, d: Path, cache):
         th = "" if np.isnan(theory[i, j]) else f" (theory {int(theory[i, j])})"
         titles[i][j] = f"β1={g[i]:g}, β2={g[j]:g}\nz2 collapsed {mean[i, j]:.3g}{th}"
     head = f"{exp.title} [{profile}]"
-    figs = [figures.reconstructions_figure(
-        g, mosaics, titles, f"{head}\nβ nominal (2× β-ELBO weight); seed {records[0]['seed']}'s "
-        f"reconstructions; collapsed = {latent} − active modes, seed mean; theory = the linear "
-        "model's closed form on the same data", d / "reconstructions.png")]
-    figs.append(figures.grid_heatmaps(
-        g, [(mean, spread, "trained: z2 modes collapsed\n(seed mean, min–max)"),
-            (eps_mean, None, f"trained: z2 dims (ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed"),
-            (theory, None, "linear theory on the same data\n(closed form, Theorem 3)")],
-        latent, f"{head} — collapsed z2 modes of {latent}", d / "collapse_grid.png"))
+    figs = [FigureSpec("reconstructions.png", "reconstructions_figure", {
+        "grid": g, "mosaics": mosaics, "titles": titles,
+        "title": f"{head}\nβ nominal (2× β-ELBO weight); seed {records[0]['seed']}'s "
+                 f"reconstructions; collapsed = {latent} − active modes, seed mean; theory = the "
+                 "linear model's closed form on the same data"})]
+    figs.append(FigureSpec("collapse_grid.png", "grid_heatmaps", {
+        "grid": g, "latent": latent, "title": f"{head} — collapsed z2 modes of {latent}",
+        "panels": [(mean, spread, "trained: z2 modes collapsed\n(seed mean, min–max)"),
+                   (eps_mean, None,
+                    f"trained: z2 dims (ε={exp.epsilon:g}, δ={exp.delta:g})-collapsed"),
+                   (theory, None, "linear theory on the same data\n(closed form, Theorem 3)")]}))
     points = [(i, j, inactive(r)) for (i, j), runs in cell.items() for r in runs]
     verdict = exp.check(points, k)
-    rows = [[f"{g[i]:g}", f"{g[j]:g}", stats.mean_sd([inactive(r) for r in cell[(i, j)]]),
-             stats.mean_sd([r["n_collapsed"] for r in cell[(i, j)]]),
+    rows = [[f"{g[i]:g}", f"{g[j]:g}", mean_sd([inactive(r) for r in cell[(i, j)]]),
+             mean_sd([r["n_collapsed"] for r in cell[(i, j)]]),
              "—" if np.isnan(theory[i, j]) else str(int(theory[i, j]))]
             for i in range(k) for j in range(k) if (i, j) in cell]
     header = ["β1", "β2", "z2 collapsed modes", "(ε,δ)-collapsed", "linear theory"]
@@ -277,21 +296,20 @@ def grid(exp, profile, records, d: Path, cache):
 # ------------------------------------------------------------------------------ theorems
 
 
-def verify(exp, profile, records, d: Path, cache):
+@analysis(check=TheoremCheck)
+def verify(exp, profile, records, cache: TheoryCache):
     """A theorem's closed form against the numerical minimiser on random instances (the
     profile's ``instances``) and against the SGD-trained run (agreement.png).
     ``exp.check(max_rel_error, instances, rel)`` judges the claim (rel: the trained run's relative
     MAE of λ, ω, σ)."""
-    from vaecollapse.experiments.verify import numerical_agreement
-
     opts = records[0]["options"]
     agreement = numerical_agreement(opts, exp.options(profile)["instances"])
     th = records[0]["theory"]
     rel = {key: th[f"{key}_mae"] / max(max(th[f"{key}_theory"]), 1e-12)
            for key in ("lambda", "omega", "sigma")}
-    fig = figures.agreement_figure(agreement["closed_form"], agreement["numerical"], th,
-                                   agreement["instances"], f"{exp.title} [{profile}]",
-                                   d / "agreement.png")
+    fig = FigureSpec("agreement.png", "agreement_figure",
+                     {"cf": agreement["closed_form"], "num": agreement["numerical"], "th": th,
+                      "instances": agreement["instances"], "title": f"{exp.title} [{profile}]"})
     verdict = exp.check(agreement["max_rel_error"], agreement["instances"], rel)
     rows = [[key, f"{th[f'{key}_mae']:.3g}", f"{rel[key]:.3f}"] for key in ("lambda", "omega", "sigma")]
     header = ["quantity", "MAE trained vs closed form", "relative MAE"]

@@ -1,6 +1,8 @@
 """The claim checks: each judges one kind of claim of the registry (``Experiment.check``) with
-the tests of :mod:`vaecollapse.experiments.stats` and returns a :class:`Verdict`; a claim as
-claims.json holds it is :func:`claim_record`.
+the tests of :mod:`vaecollapse.experiments.significance` and returns a
+:class:`~vaecollapse.experiments.verdict.Verdict`; a claim as claims.json holds it is
+:func:`~vaecollapse.experiments.verdict.claim_record`. Each follows its analysis's protocol
+(:mod:`vaecollapse.experiments.checks`), checked when the registry is built.
 
 The checks, by the analysis that calls them: ``curves`` — :class:`SeriesTrend` (``increasing``,
 ``decreasing``, ``kl_increasing``, ``kl_decreasing``) and :class:`ArmComparison`
@@ -10,7 +12,7 @@ The checks, by the analysis that calls them: ``curves`` — :class:`SeriesTrend`
 :func:`agrees_with_closed_form`.
 :func:`theory_agreement` is the claim the runner adds to every experiment with linear-theory
 predictions; the remedies' checks live beside their analysis in
-:mod:`vaecollapse.experiments.mitigations`.
+:mod:`vaecollapse.experiments.remedies`.
 
 Measurements: a run's *collapsed fraction* is the mean of its (ε,δ) curve over the log-ε grid
 (the area under the curve, not one ε); its *collapsed modes* are latent_dim − active modes (a
@@ -20,14 +22,13 @@ count that does not depend on the latent basis, comparable with the closed form'
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
-from vaecollapse.experiments.spec import value_name
-from vaecollapse.experiments.stats import ALPHA, combine, compare, mean_sd, step_backs, trend
+from vaecollapse.experiments.definition import value_name
+from vaecollapse.experiments.significance import ALPHA, combine, compare, mean_sd, step_backs, trend
+from vaecollapse.experiments.verdict import Measure, Verdict, claim_record
 
 # ------------------------------------------------------------------------------ measurements
 
@@ -42,30 +43,12 @@ def inactive(r: dict) -> int | None:
     return None if r.get("active_modes") is None else r["latent_dim"] - r["active_modes"]
 
 
-@dataclass(frozen=True)
-class Measure:
-    """What a series check measures in one run: ``name`` (in the evidence and the table) and
-    ``of(run record)``."""
-
-    name: str
-    of: Callable[[dict], float]
-
-
 COLLAPSED = Measure("mean collapsed fraction", collapsed_fraction)
 KL = Measure("KL (nats)", lambda r: r["kl_total"])
 ACTIVE_UNITS = Measure("active units (KL fraction)", lambda r: r["active_units_kl_fraction"])
 
 
 # ------------------------------------------------------------------------------ claim checks
-
-
-class Verdict(NamedTuple):
-    """A check's judgement: holds (None: undecided), one sentence of evidence with the key
-    numbers, and the test(s) behind it (JSON objects)."""
-
-    holds: bool | None
-    evidence: str
-    statistic: list[dict]
 
 
 @dataclass(frozen=True)
@@ -225,18 +208,6 @@ def agrees_with_closed_form(max_rel_error: float, instances: int, rel: dict[str,
     statistic = [{"test": "max-relative-error", "numerical": max_rel_error, "tolerance": 1e-4},
                  {"test": "relative-mae-trained", **rel, "tolerance": 0.1}]
     return Verdict(holds, evidence, statistic)
-
-
-def claim_record(text: str, holds: bool | None, evidence: str, statistic: list[dict],
-                 header: list[str], rows: list[list], notes=()) -> dict:
-    """One claim as claims.json holds it: ``{"claim", "holds", "evidence", "statistic", "table":
-    {"header", "rows"[, "notes"]}}`` (the table: per grid point, mean ± sd over seeds beside the
-    theory)."""
-    out = {"claim": text, "holds": holds, "evidence": evidence, "statistic": statistic,
-           "table": {"header": header, "rows": rows}}
-    if notes:
-        out["table"]["notes"] = list(notes)
-    return out
 
 
 # ------------------------------------------------------------------------------ linear theory

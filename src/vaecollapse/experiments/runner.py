@@ -1,5 +1,8 @@
 """Run the paper's experiments: train every variant through the sweep runner, read the
-diagnostics, draw the figures with the closed-form prediction overlaid, and check the claim.
+diagnostics, have the analysis judge the claims and say which figures to draw (with the
+closed-form prediction overlaid), and write the experiment's directory. The figures are drawn by
+the ``draw`` function the caller passes (:func:`vaecollapse.output.experiment_figures.draw`: the
+output layer draws, this layer computes).
 
 Every grid point is trained with several seeds (``Experiment.n_seeds``: 3 in the quick profile,
 5 in the paper's), all evaluated on the same seeded random sample of the evaluation data — the
@@ -9,7 +12,7 @@ Each experiment writes DIR/NAME/: the figure(s) (PNG, seed means with bands), ``
 (one row per run, i.e. per grid point and seed), ``meta.json`` (title, profile, data, settings,
 versions, run time, notes) and, last, ``claims.json`` — a list of ``{"experiment", "claim",
 "holds": true|false|null, "evidence", "statistic", "table"}`` (null: undecided; ``statistic``:
-the test behind the verdict, see :mod:`vaecollapse.experiments.stats`; ``table``: the numbers
+the test behind the verdict, see :mod:`vaecollapse.experiments.significance`; ``table``: the numbers
 per grid point, mean ± sd over seeds beside the theory), and its training runs as a sweep under
 ``runs/`` (:class:`ExperimentDir`). A finished experiment (claims.json present) is skipped unless
 ``force``; its runs resume from their checkpoints after an interruption.
@@ -18,19 +21,32 @@ per grid point, mean ± sd over seeds beside the theory), and its training runs 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vaecollapse.config import HYPERPARAMETERS
 from vaecollapse.errors import UserError
+from vaecollapse.experiments.claims import theory_agreement
+from vaecollapse.experiments.definition import Computed, FigureSpec, value_name
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
-from vaecollapse.experiments.spec import value_name
-from vaecollapse.io import atomic_write_json, atomic_write_text
+from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
+from vaecollapse.files.lock import locked, remove_stale_temps
+from vaecollapse.files.records import read_json
+from vaecollapse.files.versioning import versioned
+from vaecollapse.runs.predicted import TheoryCache, predicted_collapse
 from vaecollapse.runs.rundir import RunDir
-from vaecollapse.schema import versioned
+from vaecollapse.runs.runtime import versions
+from vaecollapse.runs.sweep import check_executor, run_variants
+
+#: draws one figure an analysis asks for into a directory, returns its file name
+#: (:func:`vaecollapse.output.experiment_figures.draw`)
+Drawer = Callable[[FigureSpec, Path], str]
 
 RUNNER_KEYS = ("grid", "instances")
 
@@ -87,8 +103,6 @@ def variant_options(exp: Experiment, profile: str, options: dict[str, Any],
     if exp.test_eval:
         opts["eval_data"] = held_out_part(opts["data"])
     if exp.nominal_beta and opts.get("backbone") != "linear":
-        from vaecollapse.config import HYPERPARAMETERS
-
         cls = HYPERPARAMETERS[opts.get("model", "vae")]
         for b in cls.weight_names(opts.get("levels", 2)):
             opts[b] = float(opts.get(b, 1.0)) / 2
@@ -117,8 +131,26 @@ def points(exp: Experiment, profile: str) -> list[tuple[str, Any, dict[str, Any]
             for i, s in enumerate(exp.series) for v in s.values]
 
 
+def resolved(exp: Experiment, profile: str, cache: TheoryCache,
+             data_root: str | None = None) -> Experiment:
+    """``exp`` with every :class:`~vaecollapse.experiments.definition.Computed` series value computed
+    on its runs' data (e.g. advise-check's advised β), so that run names, tables and meta.json
+    hold numbers."""
+    series = []
+    for s in exp.series:
+        if any(isinstance(v, Computed) for v in s.values):
+            options = variant_options(exp, profile, dict(s.options_for(profile)), data_root)
+            s = dataclasses.replace(s, values=tuple(v.of(options, cache) if isinstance(v, Computed)
+                                                    else v for v in s.values))
+        series.append(s)
+    return dataclasses.replace(exp, series=tuple(series))
+
+
 def variants(exp: Experiment, profile: str, data_root: str | None = None) -> list[Variant]:
-    """Every run of the experiment: each grid point × seeds 0 … n_seeds − 1."""
+    """Every run of the experiment: each grid point × seeds 0 … n_seeds − 1 (its Computed values
+    already :func:`resolved`)."""
+    if any(isinstance(v, Computed) for s in exp.series for v in s.values):
+        raise ValueError(f"{exp.name}: compute its Computed series values first (resolved)")
     base_seed = int(exp.options(profile).get("seed", 0))
     out = []
     for name, s, values in points(exp, profile):
@@ -130,17 +162,15 @@ def variants(exp: Experiment, profile: str, data_root: str | None = None) -> lis
     return out
 
 
-# ------------------------------------------------------------------------------ theory
-
-
 # ------------------------------------------------------------------------------ running
 
 
-def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None = None,
-                   force: bool = False, data_root: str | None = None,
+def run_experiment(name: str, profile: str, out: str | Path, *, draw: Drawer,
+                   jobs: int | None = None, force: bool = False, data_root: str | None = None,
                    executor: str = "local", on_update=None) -> list[dict[str, Any]]:
     """Run one experiment into ``out/name`` (skipped when finished, unless ``force``); returns
-    its claims. ``on_update(done, total, failed)``: progress of its training runs."""
+    its claims. ``draw``: draws the analysis's figures (:data:`Drawer`);
+    ``on_update(done, total, failed)``: progress of its training runs."""
     if name not in REGISTRY:
         raise UserError(f"unknown experiment {name!r}: see `vaecollapse reproduce --list`")
     if profile not in PROFILES:
@@ -150,9 +180,9 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
     if d.claims.exists() and not force:
         return finished_claims(d.path)
     t0 = time.perf_counter()
+    cache = TheoryCache()
+    exp = resolved(exp, profile, cache, data_root)
     runs = variants(exp, profile, data_root)
-    from vaecollapse.runs.sweep import run_variants
-
     rows = run_variants({r.name: r.options for r in runs}, d.sweep, jobs=jobs, force=force,
                         executor=executor, on_update=on_update)
     failed = [r for r in rows if r["status"] != "done"]
@@ -161,14 +191,10 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
                         f"{failed[0]['error']}")
     run_dirs = d.run_dirs(rows)
     records = [_record(run_dirs[r.name], r) for r in runs]
-    from vaecollapse.theory.bridge import predicted_collapse
-
-    cache: dict = {}
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
-    from vaecollapse.experiments.claims import theory_agreement
-
-    figures, claims = exp.analysis(exp, profile, records, d.path, cache)
+    specs, claims = exp.analysis(exp, profile, records, cache)
+    figures = [draw(spec, d.path) for spec in specs]
     agreement = theory_agreement(exp, records)
     if agreement is not None:
         claims.append(agreement)
@@ -208,8 +234,6 @@ def run_experiment(name: str, profile: str, out: str | Path, *, jobs: int | None
 def finished_claims(d: Path) -> list[dict[str, Any]]:
     """The claims of a finished experiment directory ``d``, checked (a list of {claim, holds,
     evidence} objects)."""
-    from vaecollapse.records import read_json
-
     path = ExperimentDir(d).claims
     claims = read_json(path, "claims file")
     if not (isinstance(claims, list) and all(isinstance(c, dict) and {"claim", "holds",
@@ -217,12 +241,6 @@ def finished_claims(d: Path) -> list[dict[str, Any]]:
         raise UserError(f"{path} is not a valid claims file (a list of "
                         "{claim, holds, evidence} objects); rerun with --force")
     return claims
-
-
-def versions() -> dict[str, str]:
-    from vaecollapse.runtime import versions
-
-    return versions()
 
 
 def _record(run_dir: Path, v: Variant) -> dict:
@@ -256,19 +274,18 @@ def _write_csv(path: Path, records: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | None = None,
-              force: bool = False, data_root: str | None = None, executor: str = "local",
-              on_start=None, on_update=None) -> dict[str, list[dict[str, Any]]]:
-    """Run the named experiments (``["all"]`` for every one) in registry order; ``on_start(name)``
-    before each, ``on_update(done, total, failed)`` as its training runs finish."""
+def reproduce(names: list[str], profile: str, out: str | Path, *, draw: Drawer,
+              jobs: int | None = None, force: bool = False, data_root: str | None = None,
+              executor: str = "local", on_start=None, on_update=None
+              ) -> dict[str, list[dict[str, Any]]]:
+    """Run the named experiments (``["all"]`` for every one) in registry order, their figures
+    drawn by ``draw``; ``on_start(name)`` before each, ``on_update(done, total, failed)`` as its
+    training runs finish."""
     if names == ["all"]:
         names = list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UserError(f"unknown experiment(s) {', '.join(unknown)}: see `vaecollapse reproduce --list`")
-    from vaecollapse.lock import locked, remove_stale_temps
-    from vaecollapse.runs.sweep import check_executor
-
     check_executor(executor, jobs)
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
@@ -281,7 +298,7 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, jobs: int | No
             remove_stale_temps(Path(out) / name)  # left by a killed earlier reproduction
             if on_start:
                 on_start(name)
-            results[name] = run_experiment(name, profile, out, jobs=jobs, force=force,
+            results[name] = run_experiment(name, profile, out, draw=draw, jobs=jobs, force=force,
                                            data_root=data_root, executor=executor,
                                            on_update=on_update)
     return results

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vaecollapse.diagnostics.collapse import DEFAULT_EPSILON
+from vaecollapse.diagnostics.monitor import CollapseMonitor
 from vaecollapse.diagnostics.posteriors import evaluating
+from vaecollapse.integrations.scalars import collapse_scalars
 from vaecollapse.models.base import Posterior
-from vaecollapse.monitor import CollapseMonitor, collapse_scalars
 
 try:
     import pytorch_lightning as pl
@@ -33,7 +34,7 @@ class CollapseWarning(UserWarning):
 
 
 class CollapseMonitorCallback(pl.Callback):
-    """Feeds a :class:`~vaecollapse.monitor.CollapseMonitor` during ``fit`` and logs, through
+    """Feeds a :class:`~vaecollapse.diagnostics.monitor.CollapseMonitor` during ``fit`` and logs, through
     ``pl_module.log`` (so CSVLogger, TensorBoardLogger, wandb… receive them), per level:
     ``collapse/<level>/n_collapsed``, ``collapse/<level>/kl_total``,
     ``collapse/<level>/active_units``, ``collapse/<level>/active_modes`` and

@@ -14,6 +14,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from vaecollapse.config import BACKBONES  # noqa: F401 - one list, in the torch-free config
+from vaecollapse.models import conv
 
 
 def mlp(in_dim: int, out_dim: int, hidden: list[int]) -> nn.Module:
@@ -35,8 +36,6 @@ def encoder_net(backbone: str, in_dim: int, in_shape: tuple[int, ...] | None, ou
         return nn.Linear(in_dim, out_dim, bias=False)
     if backbone == "mlp" or in_shape is None:
         return mlp(in_dim, out_dim, hidden)
-    from vaecollapse.models import conv
-
     if backbone == "cnn":
         return conv.ConvEncoder(in_shape, out_dim)
     return conv.ResNet18Encoder(in_shape, out_dim)
@@ -50,8 +49,6 @@ def decoder_net(backbone: str, in_dim: int, out_dim: int, out_shape: tuple[int, 
         return nn.Linear(in_dim, out_dim, bias=False)
     if backbone == "mlp" or out_shape is None:
         return mlp(in_dim, out_dim, list(reversed(hidden)))
-    from vaecollapse.models import conv
-
     if backbone == "cnn":
         return conv.ConvDecoder(in_dim, out_shape)
     return conv.ResNet18Decoder(in_dim, out_shape)

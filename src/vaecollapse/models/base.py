@@ -24,6 +24,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from vaecollapse.config import ModelConfig
+from vaecollapse.errors import HyperparameterError
+from vaecollapse.family import Family
+from vaecollapse.models.kl import kl_diagonal_gaussian
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -40,17 +45,9 @@ class Posterior:
 
     def kl(self) -> Tensor:
         """Per-sample, per-dimension KL(q ‖ prior), shape (n, d):
-        ½[(s² + (μ − m)²)/v − 1 − log(s²/v)] with v = exp(prior_logvar)."""
-        diff = self.mean if _is_zero(self.prior_mean) else self.mean - self.prior_mean
-        if _is_zero(self.prior_logvar):  # v = 1: the division by v and the + log v are identities,
-            return 0.5 * (self.logvar.exp() + diff**2 - 1.0 - self.logvar)  # skipped (same bits)
-        plv = torch.as_tensor(self.prior_logvar, dtype=self.mean.dtype, device=self.mean.device)
-        return 0.5 * ((self.logvar.exp() + diff**2) / plv.exp() - 1.0 - self.logvar + plv)
-
-
-def _is_zero(v) -> bool:
-    """True for the plain number 0 (a prior parameter given as a number, not a tensor)."""
-    return isinstance(v, int | float) and v == 0
+        ½[(s² + (μ − m)²)/v − 1 − log(s²/v)] with v = exp(prior_logvar)
+        (:func:`~vaecollapse.models.kl.kl_diagonal_gaussian`)."""
+        return kl_diagonal_gaussian(self.mean, self.logvar, self.prior_mean, self.prior_logvar)
 
 
 @dataclass
@@ -72,6 +69,13 @@ def gaussian_nll(target: Tensor, mean: Tensor, eta: float) -> Tensor:
     """−log N(target; mean, η² I) per sample, summed over the last dimension."""
     d = target.shape[-1]
     return ((target - mean) ** 2).sum(-1) / (2 * eta**2) + 0.5 * d * (LOG_2PI + 2 * math.log(eta))
+
+
+def gaussian_recon(squared_error: Tensor, n: int, dim: int, eta: float) -> Tensor:
+    """The batch mean of −log N(t_n; t̂_n, η² I) from the summed squared error Σ_n ‖t_n − t̂_n‖²
+    of n targets of ``dim`` values: Σ ‖t − t̂‖² / (2η² n) + (D/2) log(2πη²) — the reconstruction
+    term of the VAE and CVAE (their forward pass and the hand-differentiated step)."""
+    return squared_error * (0.5 / (eta**2 * n)) + 0.5 * dim * (LOG_2PI + 2 * math.log(eta))
 
 
 def gaussian_log_density(z: Tensor, mean: Tensor, logvar: Tensor | float) -> Tensor:
@@ -111,3 +115,79 @@ class GaussianEncoder(nn.Module):
     def std_vector(self) -> Tensor:
         """The input-independent encoder std (linear backbone or fixed σ)."""
         return (0.5 * self.logvar).exp().detach()
+
+
+# ------------------------------------------------------------------------------ shared by the families
+
+
+def eye64(n: int) -> Tensor:
+    """The n × n identity in float64."""
+    return torch.eye(n, dtype=torch.float64)
+
+
+def gaussian_log_prob(v: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
+    """log N(v; mean, cov) per row, in float64 (exact marginals of the linear models; the
+    covariance is η_dec² I plus a PSD term, hence positive definite)."""
+    dist = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov, validate_args=False)
+    return dist.log_prob(v.double())
+
+
+def noise(like: Tensor, generator: torch.Generator | None, samples: int | None = None) -> Tensor:
+    """Standard normal noise shaped like ``like`` (with ``samples`` after the first axis), from
+    ``generator``."""
+    shape = like.shape if samples is None else (like.shape[0], samples, *like.shape[1:])
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def as_shape(s) -> tuple[int, ...] | None:
+    """A saved image shape (a list) as a tuple; None stays None."""
+    return None if s is None else tuple(s)
+
+
+class LatentModel(nn.Module):
+    """Shared parts: hyperparameters, the prior N(0, η_enc² I), the linear backbone's weights.
+    Each family's class sets ``family`` (:class:`~vaecollapse.family.Family`)."""
+
+    family: Family
+    # theory name -> submodule holding it (a bias-free Linear, or a GaussianEncoder for a std)
+    LINEAR_PARTS: dict[str, str] = {}
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg.validate()
+        self.hp = cfg.hyperparameters
+        self.prior_logvar = 2 * math.log(self.hp.eta_enc)
+
+    @property
+    def levels(self) -> list[str]:
+        return ["z"]
+
+    def target(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return x
+
+    def _need_linear(self):
+        if self.cfg.backbone != "linear":
+            raise HyperparameterError("this quantity exists only for the linear backbone")
+
+    def linear_weights(self) -> dict[str, Tensor]:
+        """The theory's matrices and encoder stds of a linear model (names as in docs/theory.md:
+        VAE W, U, sigma; CVAE W1, W2, U1, U2, sigma; MHVAE W1, W2, U1, U2, sigma1, sigma2)."""
+        self._need_linear()
+        out = {}
+        for key, path in self.LINEAR_PARTS.items():
+            part = self.get_submodule(path)
+            out[key] = part.std_vector() if key.startswith("sigma") else part.weight.detach().clone()
+        return out
+
+    @torch.no_grad()
+    def set_linear_weights(self, weights: dict) -> None:
+        """Set a linear model's weights (e.g. to the closed-form optimum of
+        ``vaecollapse.theory``); keys as :meth:`linear_weights`, missing keys are left alone."""
+        self._need_linear()
+        for key, value in weights.items():
+            if key not in self.LINEAR_PARTS:
+                raise HyperparameterError(f"unknown weight {key!r}: expected {list(self.LINEAR_PARTS)}")
+            part = self.get_submodule(self.LINEAR_PARTS[key])
+            target = part.logvar if key.startswith("sigma") else part.weight
+            value = torch.as_tensor(value, dtype=target.dtype, device=target.device)
+            target.copy_(2 * value.log() if key.startswith("sigma") else value)

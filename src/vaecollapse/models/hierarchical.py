@@ -22,21 +22,32 @@ import torch
 from torch import Tensor
 
 from vaecollapse.config import ModelConfig
+from vaecollapse.family import Family
 from vaecollapse.models.backbones import TwoBranch, decoder_net, encoder_net
-from vaecollapse.models.base import LOG_2PI, GaussianEncoder, Output, Posterior, gaussian_nll
+from vaecollapse.models.base import (
+    LOG_2PI,
+    GaussianEncoder,
+    LatentModel,
+    Output,
+    Posterior,
+    as_shape,
+    eye64,
+    gaussian_log_prob,
+    gaussian_nll,
+    noise,
+)
 from vaecollapse.models.base import gaussian_log_density as log_density
-from vaecollapse.models.families import LatentModel, _eye, _gaussian_log_prob, _noise, _shape
 
 
 class MHVAE(LatentModel):
     """Hierarchical VAE with ``hyperparameters.levels`` levels (module names enc<l>, dec<l>; a
     ladder encoder's x-branch is enc<l>.net.g). Level sizes: ``cfg.level_dims``."""
 
-    family = "mhvae"
+    family = Family.MHVAE
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
-        hp, b, h, xs = self.hp, cfg.backbone, cfg.hidden, _shape(cfg.x_shape)
+        hp, b, h, xs = self.hp, cfg.backbone, cfg.hidden, as_shape(cfg.x_shape)
         self.L, self.dims, self.ladder = hp.levels, cfg.level_dims, hp.inference == "ladder"
         nonlinear = b != "linear"
         inner = "mlp" if nonlinear else "linear"
@@ -75,7 +86,7 @@ class MHVAE(LatentModel):
         below = x
         for k, enc in enumerate(self._encoders()):
             m, lv = enc(below, x) if self.ladder and k else enc(below)
-            below = m + (0.5 * lv).exp() * _noise(m, generator)
+            below = m + (0.5 * lv).exp() * noise(m, generator)
             means.append(m)
             logvars.append(lv)
             zs.append(below)
@@ -131,12 +142,12 @@ class MHVAE(LatentModel):
         for k, enc in enumerate(self._encoders()):
             if k == 0:
                 m, lv = enc(x)
-                z = m[:, None] + (0.5 * lv).exp()[:, None] * _noise(m, generator, samples)
+                z = m[:, None] + (0.5 * lv).exp()[:, None] * noise(m, generator, samples)
                 total = total - log_density(z, m[:, None], lv[:, None]).reshape(-1)
                 z = z.reshape(n * samples, -1)
             else:
                 m, lv = enc(below, xs) if self.ladder else enc(below)
-                z = m + (0.5 * lv).exp() * _noise(m, generator)
+                z = m + (0.5 * lv).exp() * noise(m, generator)
                 total = total - log_density(z, m, lv)
             zs.append(z)
             below = z
@@ -151,8 +162,8 @@ class MHVAE(LatentModel):
     def exact_log_likelihood(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Linear marginal: x ~ N(0, C_0) with C_L = η_enc² I, C_{l−1} = U_l C_l U_lᵀ + η_dec² I."""
         self._need_linear()
-        cov = self.hp.eta_enc**2 * _eye(self.dims[-1])
+        cov = self.hp.eta_enc**2 * eye64(self.dims[-1])
         for dec in reversed(self._decoders()):
             U = dec.weight.detach().double()
-            cov = U @ cov @ U.T + self.hp.eta_dec**2 * _eye(U.shape[0])
-        return _gaussian_log_prob(x, torch.zeros(cov.shape[0], dtype=torch.float64), cov)
+            cov = U @ cov @ U.T + self.hp.eta_dec**2 * eye64(U.shape[0])
+        return gaussian_log_prob(x, torch.zeros(cov.shape[0], dtype=torch.float64), cov)

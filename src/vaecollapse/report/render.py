@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from vaecollapse.errors import UserError
-from vaecollapse.io import atomic_write_text
+from vaecollapse.files.atomic import atomic_write_text
 from vaecollapse.report.context import ReportView, build_view
 from vaecollapse.report.model import load_experiments
 
@@ -83,7 +83,7 @@ def _b64(data: bytes) -> str:
 @cache
 def environment(kind: str) -> jinja2.Environment:
     """The jinja2 environment for ``kind`` "md" or "html" (templates from the package)."""
-    import jinja2
+    import jinja2  # lazy: importing vaecollapse.report costs no jinja2 until a report is written
 
     options: dict[str, Any] = dict(
         loader=jinja2.PackageLoader("vaecollapse.report", "templates"), undefined=jinja2.StrictUndefined,

@@ -3,19 +3,26 @@ pool or a Ray cluster."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import torch
 
 from vaecollapse.config import config_from_options
 from vaecollapse.errors import UserError
+from vaecollapse.runs.grid import Run
 from vaecollapse.runs.rundir import RunDir
-
-if TYPE_CHECKING:
-    from vaecollapse.runs.sweep import Run
+from vaecollapse.runs.train import train
 
 EXECUTORS = ("local", "ray")
 
@@ -26,10 +33,6 @@ EXECUTORS = ("local", "ray")
 def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -> dict[str, Any]:
     """Train one run (resuming it if a checkpoint exists) and return its final metrics.
     Runs in a worker process (local pool or Ray task)."""
-    import torch
-
-    from vaecollapse.runs.train import train
-
     if threads:
         torch.set_num_threads(threads)
     run = RunDir(run_dir)
@@ -60,14 +63,7 @@ def _die_with_parent(parent: int) -> None:
     On Linux the kernel sends SIGKILL at the parent's death (prctl PR_SET_PDEATHSIG); everywhere a
     watchdog thread also checks every second that the parent is still this worker's parent. The
     worker's run directory lock dies with it, so a rerun never races a survivor."""
-    import sys
-    import threading
-    import time
-
     if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
         except (OSError, AttributeError):
@@ -89,8 +85,6 @@ class LocalExecutor:
     exits when the sweep process dies (:func:`_die_with_parent`)."""
 
     def __init__(self, jobs: int):
-        import multiprocessing as mp
-
         self.jobs = jobs
         self.threads = max(1, _default_jobs() // jobs)
         self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
@@ -115,8 +109,6 @@ class LocalExecutor:
             return ("failed", "".join(traceback.format_exception_only(type(e), e)).strip())
 
     def restart_if_broken(self) -> None:
-        import multiprocessing as mp
-
         if getattr(self.pool, "_broken", False):
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=mp.get_context("spawn"),
@@ -132,7 +124,7 @@ class RayExecutor:
 
     def __init__(self, jobs: int, address: str | None):
         try:
-            import ray
+            import ray  # lazy: the optional extra
         except ImportError:
             raise UserError("the ray executor needs Ray: pip install 'vaecollapse[distributed]'") from None
         self.ray = ray

@@ -7,7 +7,8 @@ A run directory holds:
 - ``metrics.jsonl``: one JSON line per epoch — loss, reconstruction, KL total and per level,
   per-dimension mean KL, active units, number of (ε,δ)-collapsed dimensions, seconds;
 - ``checkpoint.pt``: model, optimiser and RNG states after the last finished epoch (written
-  atomically every epoch, so an interruption loses at most the epoch in progress);
+  atomically every epoch, so an interruption loses at most the epoch in progress; its format:
+  :mod:`vaecollapse.runs.checkpoint`);
 - ``diagnostics.json``: the final diagnostics (``vaecollapse.diagnostics.diagnose``).
 """
 
@@ -16,17 +17,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import TrainConfig, from_json, migrate
 from vaecollapse.errors import UserError
+from vaecollapse.files.lock import locked
+from vaecollapse.files.records import read_json
+from vaecollapse.runs import runtime
 
 CONFIG, METRICS, CHECKPOINT, DIAGNOSTICS = ("config.json", "metrics.jsonl", "checkpoint.pt",
                                             "diagnostics.json")
-#: the keys every checkpoint holds
-CHECKPOINT_KEYS = {"epoch", "model", "optimizer", "generator", "perm_generator", "history"}
+#: training settings added to config.json since its layout version 1, with the value a run written
+#: before them was trained with (so that a sweep resumes it instead of calling it another run)
+ADDED_SETTINGS = {"fast_step": "auto"}
 
 
 class RunDir:
@@ -58,9 +62,7 @@ class RunDir:
         return self.path / DIAGNOSTICS
 
     def lock(self) -> contextlib.AbstractContextManager[Path]:
-        """Hold the directory's writer lock (:func:`vaecollapse.lock.locked`)."""
-        from vaecollapse.lock import locked
-
+        """Hold the directory's writer lock (:func:`vaecollapse.files.lock.locked`)."""
         return locked(self.path, "run directory")
 
     # -------------------------------------------------------------------------- readers
@@ -72,17 +74,16 @@ class RunDir:
 
     def saved_config(self) -> Any:
         """config.json's settings as saved (migrated to the current layout), without its
-        runtime entry: compare with :meth:`TrainConfig.to_dict`."""
+        runtime entry: compare with :meth:`TrainConfig.to_dict`. A setting added since the run
+        was written (``fast_step``) reads as its default."""
         data = migrate(_config_json(self.config))
-        from vaecollapse.runtime import KEY
-
-        return {k: v for k, v in data.items() if k != KEY} if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        return {**ADDED_SETTINGS, **{k: v for k, v in data.items() if k != runtime.KEY}}
 
     def runtime(self):
-        """The saved :class:`vaecollapse.runtime.Runtime` (None for runs written before it)."""
-        from vaecollapse.runtime import from_config
-
-        return from_config(json.loads(self.config.read_text()), str(self.config))
+        """The saved :class:`vaecollapse.runs.runtime.Runtime` (None for runs written before it)."""
+        return runtime.from_config(json.loads(self.config.read_text()), str(self.config))
 
     def metrics_lines(self) -> list[dict[str, Any]]:
         """Every epoch's metrics line, in order."""
@@ -106,37 +107,22 @@ class RunDir:
                 and self.diagnostics.exists())
 
     def load_checkpoint(self) -> dict[str, Any]:
-        """checkpoint.pt's content (tensors and plain values only), checked."""
-        import torch
+        """checkpoint.pt's content (tensors and plain values only), checked
+        (:func:`vaecollapse.runs.checkpoint.load_checkpoint`)."""
+        from vaecollapse.runs.checkpoint import load_checkpoint  # lazy: torch
 
-        from vaecollapse.checkpoints import check_checkpoint, unreadable_reason
-
-        path = self.checkpoint
-        if not path.exists():
-            raise UserError(f"no checkpoint in {self.path}: it is not a (started) run directory")
-        try:
-            with warnings.catch_warnings():  # torch warns about pickle protocols on foreign files
-                warnings.simplefilter("ignore")
-                ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the user's corrupt checkpoint
-            raise UserError(f"cannot read {path}: {unreadable_reason(path, e)}") from None
-        missing = CHECKPOINT_KEYS - set(ckpt if isinstance(ckpt, dict) else {})
-        if missing:
-            raise UserError(f"{path} is not a vaecollapse checkpoint (missing "
-                            f"{', '.join(sorted(missing))})")
-        check_checkpoint(ckpt, path)
-        return ckpt
+        return load_checkpoint(self.checkpoint)
 
     def load_model(self, device: str = "cpu"):
         """(config, model with the last epoch's weights in eval mode, checkpoint)."""
-        from vaecollapse.models import build_model
-        from vaecollapse.runs.train import load_state, resolve_device
+        from vaecollapse.models import build_model  # lazy: torch
+        from vaecollapse.runs.checkpoint import load_state  # lazy: torch
 
         cfg = self.read_config()
         ckpt = self.load_checkpoint()
         model = build_model(cfg.model)
         load_state(model, ckpt["model"], self.checkpoint)
-        model.to(resolve_device(device)).eval()
+        model.to(runtime.resolve_device(device)).eval()
         return cfg, model, ckpt
 
 
@@ -148,8 +134,6 @@ def read_config(run_dir: str | os.PathLike) -> TrainConfig:
 def _config_json(path: Path) -> Any:
     if not path.exists():
         raise UserError(f"{path.parent} has no {path.name}: not a vaecollapse run directory")
-    from vaecollapse.records import read_json
-
     return read_json(path, "run configuration")
 
 
@@ -157,15 +141,13 @@ def read_config_file(path: str | os.PathLike) -> TrainConfig:
     """The validated TrainConfig saved in ``path`` — a run's config.json (under any name) or a
     run directory; an older layout is migrated, a corrupt or invalid file is a UserError naming
     it."""
-    from vaecollapse.runtime import from_config
-
     path = Path(path)
     if path.is_dir():
         path = path / CONFIG
     data = _config_json(path)
     where = f"{path} is not a valid run configuration"
     if isinstance(data, dict):
-        from_config(data, where)
+        runtime.from_config(data, where)
     return from_json(data, where)
 
 

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vaecollapse.errors import UserError
+from vaecollapse.runs.predicted import TheoryCache, closed_form_collapse
 from vaecollapse.runs.sweep import INDEX, SWEEP, parse_number, read_definition, read_index
-from vaecollapse.theory.bridge import closed_form_collapse
 
 SUMMARY_METRICS = {"n_collapsed": "(ε,δ)-collapsed dims", "kl_total": "KL (nats)",
                    "nll": "NLL (nats, IS)", "active_units": "active units"}
@@ -26,8 +28,6 @@ def summarise(out: str | os.PathLike) -> tuple[list[str], list[dict[str, Any]]]:
     Returns the grid names and one dict per grid point: its ``values``, ``runs`` (finished
     seeds), ``failed``, and for each summary metric ``<metric>_mean`` and ``<metric>_sd``
     (sample sd; 0 with one seed). ``nll`` is −log-likelihood."""
-    import numpy as np
-
     out = Path(out)
     if not (out / SWEEP).exists():
         raise UserError(f"{out} is not a sweep directory (no {SWEEP})")
@@ -69,7 +69,7 @@ def theory_n_collapsed(out: str | os.PathLike, groups: list[dict[str, Any]]) -> 
     if definition["base"].get("backbone") != "linear" and all(
             "backbone" not in g["values"] for g in groups):
         return None
-    cache: dict = {}
+    cache = TheoryCache()
     counts = []
     for g in groups:
         options = {**definition["base"], **g["values"]}

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import config_from_options
 from vaecollapse.errors import UserError
-from vaecollapse.io import atomic_write_json, atomic_write_text
-from vaecollapse.lock import locks_directory
-from vaecollapse.records import read_csv, read_json
+from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
+from vaecollapse.files.lock import locks_directory
+from vaecollapse.files.records import read_csv, read_json
 from vaecollapse.runs.executors import LocalExecutor, RayExecutor, check_executor
+from vaecollapse.runs.grid import Run, expand, value_text
 from vaecollapse.runs.rundir import RunDir
 
 SWEEP, INDEX, RUNS = "sweep.json", "index.csv", "runs"
@@ -37,38 +37,9 @@ METRIC_COLUMNS = ("epoch", "loss", "recon", "kl_total", "n_collapsed", "active_u
                   "log_likelihood")
 
 
-@dataclass(frozen=True)
-class Run:
-    """One grid point and seed: its options (base options with the grid values applied)."""
-
-    name: str
-    values: dict[str, Any]
-    seed: int
-    options: dict[str, Any]
-
-
 def run_dir(sweep_dir: str | os.PathLike, name: str) -> RunDir:
     """The run directory of run ``name`` in sweep directory ``sweep_dir``."""
     return RunDir(Path(sweep_dir) / RUNS / name)
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def expand(grid: dict[str, list], seeds: int, base: dict[str, Any]) -> list[Run]:
-    """Every combination of the grid values (in the order given) × seeds 0…seeds−1 (offset by the
-    base seed)."""
-    names = list(grid)
-    runs = []
-    base_seed = int(base.get("seed", 0))
-    for combo in itertools.product(*(grid[k] for k in names)):
-        values = dict(zip(names, combo, strict=True))
-        for s in range(seeds):
-            seed = base_seed + s
-            name = "_".join(f"{k}={_fmt(v)}" for k, v in values.items()) + f"_seed={seed}"
-            runs.append(Run(name, values, seed, {**base, **values, "seed": seed}))
-    return runs
 
 
 # ------------------------------------------------------------------------------ index
@@ -131,7 +102,7 @@ def write_index(path: Path, runs: list[Run], state: dict[str, dict[str, Any]]) -
     w.writeheader()
     for r in runs:
         st = state.get(r.name, {})
-        row = {"run": r.name, **{k: _fmt(v) for k, v in r.values.items()}, "seed": r.seed,
+        row = {"run": r.name, **{k: value_text(v) for k, v in r.values.items()}, "seed": r.seed,
                "status": st.get("status", "pending"), "run_dir": f"{RUNS}/{r.name}",
                "error": st.get("error", "")}
         for k in METRIC_COLUMNS:
@@ -199,8 +170,6 @@ def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: st
                                  "metrics": {k: parse_number(row[k]) for k in METRIC_COLUMNS}}
     todo = [r for r in runs if state.get(r.name, {}).get("status") != "done"]
     if force:  # start every run afresh: no stale checkpoint is resumed
-        import shutil
-
         for r in todo:
             shutil.rmtree(run_dir(out, r.name).path, ignore_errors=True)
     write_index(index_path, runs, state)

@@ -19,13 +19,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaecollapse import mitigations
 from vaecollapse.config import TrainConfig, run_dataset
-from vaecollapse.errors import HyperparameterError, UserError
-from vaecollapse.io import atomic_torch_save, atomic_write_json, atomic_write_text, jsonable
-from vaecollapse.models import LatentModel, build_model
+from vaecollapse.data import evaluation_index
+from vaecollapse.diagnostics import diagnose
+from vaecollapse.diagnostics.collapse import active_units, eps_delta_collapse
+from vaecollapse.diagnostics.posteriors import collect_posteriors
+from vaecollapse.errors import UserError
+from vaecollapse.family import Family
+from vaecollapse.files.atomic import atomic_write_json, atomic_write_text, jsonable
+from vaecollapse.models import LatentModel, build_model, objective
+from vaecollapse.models.fast_step import AUTOGRAD, HAND_DIFFERENTIATED, fused_step
+from vaecollapse.runs import runtime
+from vaecollapse.runs.checkpoint import load_state, save_checkpoint
 from vaecollapse.runs.flat_adam import FlatAdam
-from vaecollapse.runs.fused_step import fused_step
 from vaecollapse.runs.rundir import RunDir
 
 
@@ -41,21 +47,12 @@ class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise HyperparameterError(f"device {device!r} was asked for, but no CUDA device is "
-                                  "available")
-    return torch.device(device)
-
-
 def load_run_data(spec: str, family: str, datasets: dict | None = None):
     """(dataset, x tensor, y tensor or None) for a family (the CVAE needs y); ``datasets``: the
     data sets already loaded for this run (:func:`vaecollapse.config.load_dataset`)."""
     ds = run_dataset(spec, family, datasets)
     x = torch.from_numpy(ds.x)
-    y = torch.from_numpy(ds.y) if family == "cvae" else None
+    y = torch.from_numpy(ds.y) if Family.parse(family).conditional else None
     return ds, x, y
 
 
@@ -63,8 +60,6 @@ def evaluation_data(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor | None,
                     datasets: dict | None = None):
     """The evaluation points (x, y) of a run: ``cfg.eval_points`` drawn with ``cfg.eval_seed`` from
     ``cfg.eval_data`` (or from the training tensors ``x``, ``y`` when it is None)."""
-    from vaecollapse.data import evaluation_index
-
     if cfg.eval_data:
         _, x, y = load_run_data(cfg.eval_data, cfg.model.family, datasets)
     idx = torch.from_numpy(evaluation_index(x.shape[0], cfg.eval_points, cfg.eval_seed))
@@ -78,9 +73,6 @@ def epoch_metrics(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None, *
                   delta: float, seed: int) -> dict[str, Any]:
     """Per-level collapse metrics on a fixed evaluation subset (noise from its own seed, so that
     evaluating never disturbs the training RNG)."""
-    from vaecollapse.diagnostics.collapse import active_units, eps_delta_collapse
-    from vaecollapse.diagnostics.posteriors import collect_posteriors
-
     gen = torch.Generator(device=x.device).manual_seed(seed)
     model.eval()
     posts = collect_posteriors(model, x, y, generator=gen)
@@ -95,18 +87,6 @@ def epoch_metrics(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None, *
     return out
 
 
-# ------------------------------------------------------------------------------ checkpoints
-
-
-def load_state(module, state: dict, path: Path) -> None:
-    """Load a checkpoint's state into a model or optimiser; a mismatch is the user's error."""
-    try:
-        module.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path} does not match the run's configuration: {first}") from None
-
-
 # ------------------------------------------------------------------------------ training
 
 
@@ -119,10 +99,12 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, pro
     ``resume``: continue from ``out``'s checkpoint (its saved config wins; ``cfg.epochs`` may
     extend it; the saved thread count and device are used again; a run interrupted before its
     first checkpoint starts again from its saved config). ``out`` is locked for the call: a second
-    writer gets :class:`vaecollapse.lock.DirectoryLocked`. ``stop_after``: stop after that many
+    writer gets :class:`vaecollapse.files.lock.DirectoryLocked`. The training step is the
+    hand-differentiated one where it covers the model and ``cfg.fast_step`` is ``auto``, else
+    autograd; config.json's ``runtime.training_step`` records which. ``stop_after``: stop after that many
     epochs of this call (tests use it to simulate an interruption). ``on_epoch(line)``: called
     with each epoch's metrics line once it is saved (e.g.
-    :class:`vaecollapse.tensorboard_log.TensorBoardLog`). ``datasets``: the data sets already
+    :class:`vaecollapse.integrations.tensorboard.TensorBoardLog`). ``datasets``: the data sets already
     loaded for ``cfg`` (by :func:`vaecollapse.config.config_from_options`), reused here.
     """
     run = RunDir(out)
@@ -140,10 +122,8 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     elif run.checkpoint.exists():
         raise UserError(f"{out} already holds a run: resume it, or choose another run directory")
     cfg.validate()
-    from vaecollapse import runtime
-
     saved_rt = run.runtime() if resume else None
-    device = resolve_device(saved_rt.device if saved_rt else cfg.device)
+    device = runtime.resolve_device(saved_rt.device if saved_rt else cfg.device)
     if saved_rt:  # the saved thread count: resumed numbers equal uninterrupted ones
         torch.set_num_threads(saved_rt.threads)
     ds, x, y = load_run_data(cfg.data, cfg.model.family, datasets)
@@ -152,7 +132,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     # fused Adam over one flat buffer of all parameters: one kernel per step, one-tensor clip
     opt = FlatAdam(model.parameters(), lr=cfg.lr)
     # the hand-differentiated step where it covers the model (MLP VAE / CVAE), else autograd
-    fused = fused_step(model, cfg.free_bits)
+    fused = fused_step(model, cfg.free_bits, cfg.fast_step)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
     history: list[dict[str, Any]] = []
@@ -173,7 +153,9 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot use {out} as a run directory: {e.strerror or e}") from None
-    atomic_write_json(run.config, {**cfg.to_dict(), runtime.KEY: runtime.current(device).to_dict()})
+    step = AUTOGRAD if fused is None else HAND_DIFFERENTIATED
+    atomic_write_json(run.config, {**cfg.to_dict(),
+                                   runtime.KEY: runtime.current(device, step).to_dict()})
 
     x, y = x.to(device), None if y is None else y.to(device)
     n = x.shape[0]
@@ -189,7 +171,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
             t0 = time.perf_counter()
             order = torch.randperm(n, generator=perm_gen).to(device)
             sums = {"loss": 0.0, "recon": 0.0}
-            if mitigations.active(cfg):
+            if cfg.remedied:
                 sums["objective"] = 0.0
             kl_sums: dict[str, float] = {}
             for b, i in enumerate(range(0, n, cfg.batch_size)):
@@ -199,27 +181,27 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
                                                 cfg.epochs * steps_per_epoch)
                 # index_select: the same rows as x[idx], without advanced indexing's slow path
                 xb, yb = x.index_select(0, idx), None if y is None else y.index_select(0, idx)
-                kl_w = mitigations.kl_weight(cfg, epoch * steps_per_epoch + b,
+                kl_w = objective.kl_weight(cfg, epoch * steps_per_epoch + b,
                                              cfg.epochs * steps_per_epoch, steps_per_epoch)
                 if fused is None:
                     o = model(xb, yb, generator=gen)
-                    objective = mitigations.objective(model, o, kl_w, cfg.free_bits)
-                else:  # the same objective and noise, gradient by hand (runs/fused_step.py)
+                    target = objective.objective(model, o, kl_w, cfg.free_bits)
+                else:  # the same objective and noise, gradient by hand (models/fast_step.py)
                     with torch.no_grad():
                         o = fused(xb, yb, gen, kl_w)
-                    objective = o.objective
-                value = objective.item()  # one read serves the check and the epoch's sums
+                    target = o.objective
+                value = target.item()  # one read serves the check and the epoch's sums
                 if not math.isfinite(value):
                     raise TrainingDiverged(_diverged(f"the loss became {value}", epoch,
                                                      f"batch {b + 1}", out))
                 if fused is None:
                     opt.zero_grad()
-                    objective.backward()
+                    target.backward()
                 if cfg.clip is not None:
                     opt.clip_grad_norm_(cfg.clip)
                 opt.step()
                 w = len(idx) / n
-                sums["loss"] += (value if objective is o.loss else o.loss.item()) * w
+                sums["loss"] += (value if target is o.loss else o.loss.item()) * w
                 sums["recon"] += o.recon.item() * w
                 if "objective" in sums:
                     sums["objective"] += value * w
@@ -235,10 +217,8 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
                 raise TrainingDiverged(_diverged("the model's weights or metrics became "
                                                  "non-finite", epoch, "its end", out))
             history.append(line)
-            atomic_torch_save({"epoch": epoch + 1, "model": model.state_dict(),
-                               "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                               "perm_generator": perm_gen.get_state(), "history": history},
-                              run.checkpoint)
+            save_checkpoint(run.checkpoint, epoch=epoch + 1, model=model, optimizer=opt,
+                            generator=gen, perm_generator=perm_gen, history=history)
             atomic_write_text(run.metrics, "".join(json.dumps(jsonable(h), allow_nan=False) + "\n"
                                                      for h in history))
             last_epoch = epoch + 1
@@ -274,8 +254,6 @@ def write_final_diagnostics(model: LatentModel, cfg: TrainConfig, x_eval, y_eval
     """Diagnostics of the finished model on its evaluation points (:func:`evaluation_data`); the
     closed-form comparison (linear models) uses the moments of all the training data
     ``train_data`` = (x, y)."""
-    from vaecollapse.diagnostics import diagnose
-
     gen = torch.Generator(device=x_eval.device).manual_seed(cfg.seed + 31)
     model.eval()
     result = diagnose(model, x_eval, y_eval, epsilon=cfg.epsilon,
@@ -292,7 +270,7 @@ class _Progress:
         self.p = None
         if not enabled:
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # lazy: rare
 
         self.p = Progress(TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
                           BarColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),

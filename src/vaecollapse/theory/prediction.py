@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from vaecollapse.family import Family
+
 
 @dataclass
 class Prediction:
@@ -32,7 +34,7 @@ class Prediction:
     printed by ``predict``; closed forms leave it empty.
     """
 
-    model: str
+    model: Family
     theorem: str
     hyperparameters: dict[str, Any]
     theta: np.ndarray
@@ -50,6 +52,9 @@ class Prediction:
     critical: str | None = None  # critical parameter when not β / β2 (e.g. "beta3")
     levels: int | None = None  # latent levels of a numerical hierarchical setting
 
+    def __post_init__(self):
+        self.model = Family.parse(self.model)
+
     @property
     def latent_dim(self) -> int:
         return int(self.theta.shape[0])
@@ -63,7 +68,7 @@ class Prediction:
     def critical_parameter(self) -> str:
         if self.critical:
             return self.critical
-        return "beta2" if self.model == "mhvae" else "beta"
+        return self.model.critical_parameter
 
     def next_collapse(self, parameter: str | None = None) -> float | None:
         """Among modes not yet collapsed, the critical value nearest the current one on the

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.family import Family
 from vaecollapse.theory import closed_form as cf
 from vaecollapse.theory.mode_loss import mhvae_mode_loss, vae_mode_loss
 from vaecollapse.theory.prediction import Prediction
@@ -114,7 +115,7 @@ def solve_vae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc:
     theorem = ("linear VAE, learnable encoder variance (theory §2a)" if sig is None
                else "linear VAE, fixed encoder variance (Theorem 1)")
     label = "√β·η_dec" if sig is None else "√β·c·σ_i (λ_i = 0 below)"
-    return Prediction("vae", theorem, hp, theta, modes, {"W": W, "U": U, "sigma": sigma_latent},
+    return Prediction(Family.VAE, theorem, hp, theta, modes, {"W": W, "U": U, "sigma": sigma_latent},
                       loss, stats.rank, threshold, label)
 
 
@@ -145,7 +146,7 @@ def solve_cvae(stats: Statistics, latent_dim: int, *, beta: float = 1.0, eta_enc
     theorem = ("linear CVAE, learnable encoder variance (Theorem 2)" if sig is None
                else "linear CVAE, fixed encoder variance (Theorem 1 on the residual y − Kx)")
     label = "β·η_dec²" if sig is None else "β·c²·σ_i² (λ_i = 0 below)"
-    return Prediction("cvae", theorem, hp, theta, modes,
+    return Prediction(Family.CVAE, theorem, hp, theta, modes,
                       {"W1": W1, "W2": W2, "U1": U1, "U2": K.copy(), "sigma": sigma_latent},
                       loss, stats.rank, threshold**2, label)
 
@@ -230,5 +231,5 @@ def solve_mhvae(stats: Statistics, latent_dim: int, *, beta1: float = 1.0, beta2
     hp = {"latent_dim": d, "beta1": beta1, "beta2": beta2, "eta_enc": eta_enc,
           "eta_dec": eta_dec, "sigma1": s1, "sigma2": s2}
     weights = {"W1": W1, "W2": W2, "U1": U1, "U2": U2, "sigma1": Sigma1, "sigma2": Sigma2}
-    return Prediction("mhvae", theorem, hp, theta, modes, weights, loss, stats.rank, threshold,
+    return Prediction(Family.MHVAE, theorem, hp, theta, modes, weights, loss, stats.rank, threshold,
                       "β2·η_dec²/(√β1·σ1)" if threshold is not None else "")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from vaecollapse.errors import DataError, check_cvae_target
-from vaecollapse.mapped import mappings, release
-from vaecollapse.theory.validation import check_model
+from vaecollapse.errors import DataError
+from vaecollapse.family import Family
+from vaecollapse.files.mapped import mappings, release
 
 
 def eigh(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +209,7 @@ class Statistics:
     """What the closed forms need from the data: θ (VAE/MHVAE: √eig A, std scale; CVAE: eig E,
     variance scale), their eigenvectors, the moments, and for the CVAE the regression K = CᵀA⁺."""
 
-    model: str
+    model: Family
     moments: Moments
     theta: np.ndarray
     basis: np.ndarray
@@ -217,13 +217,17 @@ class Statistics:
     K: np.ndarray | None = None
     rank_x: int | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "model", Family.parse(self.model))
+
 
 def statistics(x, y=None, *, model: str, centre: bool = False,
                rcond: float | None = None) -> Statistics:
-    """Second moments (float64, uncentred unless ``centre``) and θ for ``model``."""
-    check_model(model)
-    if model == "cvae":
-        check_cvae_target(model, y is not None)
+    """Second moments (float64, uncentred unless ``centre``) and θ for ``model`` (a
+    :class:`~vaecollapse.family.Family` or its name)."""
+    model = Family.parse(model)
+    if model.conditional:
+        model.require_target(y is not None)
         m = second_moments(x, y, centre=centre)
         s: CvaeStatistics = cvae_statistics(m.A, m.B, m.C, rcond)
         return Statistics(model, m, s.theta, s.Q, s.rank, K=s.K, rank_x=s.rank_x)

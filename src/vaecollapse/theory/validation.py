@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaecollapse.config import HYPERPARAMETERS
+from vaecollapse.config.hyperparameters import HYPERPARAMETERS
 from vaecollapse.errors import HyperparameterError
+from vaecollapse.family import Family
 from vaecollapse.limits import LATENT_DIM, WEIGHT, check
 
-MODELS = ("vae", "cvae", "mhvae")
 # sweepable hyperparameter -> models it applies to
-# sweepable hyperparameter -> models it applies to
-SWEEPABLE = {"beta": ("vae", "cvae"), "beta1": ("mhvae",), "beta2": ("mhvae",),
-             "eta_dec": MODELS, "eta_enc": MODELS}
-
-
-def check_model(model: str) -> None:
-    """``model`` is one of :data:`MODELS`."""
-    if model not in MODELS:
-        raise HyperparameterError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
+SWEEPABLE = {"beta": (Family.VAE, Family.CVAE), "beta1": (Family.MHVAE,),
+             "beta2": (Family.MHVAE,), "eta_dec": tuple(Family), "eta_enc": tuple(Family)}
 
 
 def check_positive(name: str, value) -> float:
@@ -80,7 +73,8 @@ def without_default_shape(hp: dict) -> dict:
 
 
 def check_names(model: str, hyperparameters: dict) -> None:
-    accepted = set(ACCEPTED[model]) | (set(HIERARCHY_ACCEPTED) if model == "mhvae" else set())
+    model = Family.parse(model)
+    accepted = set(ACCEPTED[model]) | (set(HIERARCHY_ACCEPTED) if model.hierarchical else set())
     unknown = sorted(set(hyperparameters) - accepted)
     if unknown:
         raise HyperparameterError(

@@ -18,9 +18,11 @@ Pipeline, one module per step:
    over full matrices on small instances.
 4. :mod:`~vaecollapse.theory.hierarchy.critical` — per mode, the β of a level (or η_dec) at
    which the top level collapses: continuation from the collapsed branch, bisection as fallback.
-5. :mod:`~vaecollapse.theory.hierarchy.prediction` — the result as a
+5. :mod:`~vaecollapse.theory.hierarchy.assemble` — the result as a
    :class:`~vaecollapse.theory.prediction.Prediction` for ``predict``.
 
-The setting is numpy only; every other step imports torch, so :mod:`vaecollapse.theory.predict`
+The setting is numpy only; every other step imports torch, so :mod:`vaecollapse.theory.dispatch`
 imports them only for settings that need them.
 """
+
+__all__: list[str] = []

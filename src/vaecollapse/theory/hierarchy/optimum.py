@@ -18,6 +18,7 @@ from vaecollapse.errors import HyperparameterError
 from vaecollapse.theory.hierarchy.chain import ModeSolution, chain_moments, mode_table, solve_chain
 from vaecollapse.theory.hierarchy.setting import Hierarchy, boundedness
 from vaecollapse.theory.losses import hierarchy_loss
+from vaecollapse.theory.numerical import minimise
 
 
 @dataclass
@@ -118,8 +119,6 @@ def solve_full(A, h: Hierarchy, *, starts: int = 6, seed: int = 0, max_iter: int
     reduction, and the solver for small problems the reduction does not cover. Returns
     (loss, weights dict of numpy arrays named W1…, V2…, U1…, sigma1…); with a batch of
     moment matrices A (B, d0, d0), all solved at once, arrays with B in front."""
-    from vaecollapse.theory.numerical import minimise
-
     ok, why = boundedness(h)
     if not ok:
         raise HyperparameterError(why)

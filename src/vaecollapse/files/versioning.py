@@ -1,0 +1,22 @@
+"""The version stamp of every JSON document written for other programs.
+
+``predict --json``, ``diagnose --json`` (and a run's diagnostics.json), ``advise --json`` and the
+claims.json of ``reproduce`` start with ``"vaecollapse_version"`` (the package version that wrote
+them) and ``"schema_version"`` (:data:`OUTPUT_SCHEMA_VERSION`, raised on any change a reader could
+trip on). Their JSON Schemas are in :mod:`vaecollapse.output.documents`. (A run's config.json has
+its own layout version, :data:`vaecollapse.config.settings.CONFIG_SCHEMA_VERSION`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vaecollapse import __version__
+
+#: Version of the JSON output contracts (all documents share one number).
+OUTPUT_SCHEMA_VERSION = 1
+
+
+def versioned(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` preceded by the package version and :data:`OUTPUT_SCHEMA_VERSION`."""
+    return {"vaecollapse_version": __version__, "schema_version": OUTPUT_SCHEMA_VERSION, **document}
