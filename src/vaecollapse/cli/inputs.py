@@ -76,7 +76,7 @@ def hierarchy_options(model: str, levels, betas, latent_dims, sigmas, inference)
     """The numerical-theory options of `predict` (theory/hierarchy/) as hyperparameters."""
     given = {"--levels": levels, "--betas": betas, "--latent-dims": latent_dims,
              "--sigmas": sigmas, "--inference": inference}
-    if model != "mhvae":
+    if not Family.parse(model).hierarchical:
         named = [k for k, v in given.items() if v is not None]
         if named:
             raise UserError(f"{', '.join(named)} apply to the MHVAE (--model mhvae) only")

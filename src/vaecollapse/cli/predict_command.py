@@ -21,6 +21,7 @@ from vaecollapse.cli.inputs import (
 from vaecollapse.cli.prediction_tables import print_prediction, print_sweep
 from vaecollapse.cli.shared_options import Beta, Beta1, Beta2, Data, Model
 from vaecollapse.errors import UnboundedError, UserError
+from vaecollapse.family import Family
 
 
 def _solve_or_unbounded(solve, stats, latent_dim: int, hp: dict, info: dict, json_path):
@@ -48,7 +49,7 @@ def critical_parameter(model: str, raw: str, hp: dict, sweeping: bool) -> str:
     if not re.fullmatch(r"beta[1-5]|eta_dec", value):
         raise UserError(f"--critical takes beta1 … beta5 (one of the levels) or eta_dec, got "
                         f"{raw!r}")
-    if model != "mhvae" or not needs_numerical(hp):
+    if not Family.parse(model).hierarchical or not needs_numerical(hp):
         raise UserError("--critical applies to numerical MHVAE settings (--model mhvae without "
                         "--sigma1, or with --levels/--sigmas/--inference …); closed-form tables "
                         "already show critical β (β2) and η_dec")
@@ -149,7 +150,7 @@ def predict_command(
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
         ds, stats = theory_statistics(model, data, centre)
-        info = data_info(data, ds.n, ds.dim_x, ds.dim_y if model == "cvae" else 0, stats.rank)
+        info = data_info(data, ds.n, ds.dim_x, ds.dim_y if Family.parse(model).conditional else 0, stats.rank)
         if grid is None:
             pred = _solve_or_unbounded(theory.solve, stats, latent_dim, hp, info, json_path)
             print_prediction(pred, info)

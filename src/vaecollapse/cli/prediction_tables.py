@@ -26,16 +26,16 @@ def print_prediction(pred, data: dict) -> None:
         return
     out.print(Text(pred.theorem, style="bold"))
     dim_y = f", dim_y={data['dim_y']}" if data["dim_y"] else ""
-    rank_of = "E" if pred.model == "cvae" else "A"
+    rank_of = "E" if pred.model.conditional else "A"
     out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}{dim_y}; "
               f"rank({rank_of}) = {data['rank']}", highlight=False)
     hp = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
                    for k, v in pred.hyperparameters.items() if v is not None)
     out.print(f"hyperparameters: {hp}", highlight=False)
-    mh = pred.model == "mhvae"
+    mh = pred.model.hierarchical
     numerical = getattr(pred, "solver", "closed-form") == "numerical"
     t = Table(show_edge=False, header_style="bold")
-    cols = ["mode", "θ" + (" (var)" if pred.model == "cvae" else ""), "λ", "ω",
+    cols = ["mode", "θ" + (" (var)" if pred.model.conditional else ""), "λ", "ω",
             "σ2" if mh else "σ", "KL z2" if mh else "KL", "collapsed"]
     # closed forms: critical β (β2) and η_dec; numerical: the one parameter computed
     cols += ([f"crit. {symbol(pred.critical_parameter)}"] if numerical
@@ -59,8 +59,8 @@ def print_prediction(pred, data: dict) -> None:
 def verdict(pred) -> str:
     """One line: how many latent dimensions collapse and when the next one goes."""
     d, k = pred.latent_dim, pred.n_collapsed
-    sym = "β2" if pred.model == "mhvae" else "β"
-    what = "z2 latent dimensions" if pred.model == "mhvae" else "latent dimensions"
+    sym = "β2" if pred.model.hierarchical else "β"
+    what = "z2 latent dimensions" if pred.model.hierarchical else "latent dimensions"
     if getattr(pred, "levels", None):  # numerical hierarchy: the top level, the chosen parameter
         sym, what = symbol(pred.critical_parameter), f"z{pred.levels} latent dimensions"
         d = pred.hyperparameters["latent_dims"][-1]
@@ -75,7 +75,7 @@ def verdict(pred) -> str:
     if getattr(pred, "levels", None) and pred.critical_parameter != f"beta{pred.levels}":
         return text + f"; no further mode collapses as {sym} moves (within the scanned range)."
     inactive = int(np.sum(pred.modes["lambda"] == 0))
-    if pred.model != "mhvae" and pred.hyperparameters.get("sigma") is not None:
+    if not pred.model.hierarchical and pred.hyperparameters.get("sigma") is not None:
         return (text + f"; with a fixed encoder variance ≠ η_enc no posterior equals the prior "
                 f"({inactive} encoder modes are inactive, λ = 0).")
     return text + f"; no further mode collapses as {sym} grows."

@@ -34,6 +34,7 @@ from vaecollapse.experiments.definition import FigureSpec, value_name
 from vaecollapse.experiments.significance import combine, mean_sd
 from vaecollapse.experiments.verdict import claim_record
 from vaecollapse.experiments.verify import numerical_agreement
+from vaecollapse.family import Family
 from vaecollapse.runs.predicted import TheoryCache, theory_solver
 from vaecollapse.runs.rundir import RunDir, load_model
 from vaecollapse.runs.train import load_run_data
@@ -263,7 +264,7 @@ def grid(exp, profile, records, cache: TheoryCache):
         first = min(runs, key=lambda r: r["seed"])
         cfg, model, _ = load_model(Path(first["run_dir"]))
         if x_show is None:
-            _, x, _ = load_run_data(cfg.data, "mhvae", cache.datasets)
+            _, x, _ = load_run_data(cfg.data, Family.MHVAE, cache.datasets)
             x_show = x[torch.from_numpy(evaluation_index(x.shape[0], 4, seed=0))]
         with torch.no_grad():
             m1, _ = model.enc1(x_show)

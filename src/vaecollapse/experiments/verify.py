@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from vaecollapse.config import HYPERPARAMETER_NAMES
+from vaecollapse.family import Family
 from vaecollapse.theory import numerical_cvae, numerical_mhvae, numerical_vae, solve
 from vaecollapse.theory.stats import Moments, Statistics, cvae_statistics, vae_statistics
 
@@ -22,17 +23,17 @@ def numerical_agreement(options: dict[str, Any], instances: int, seed: int = 0) 
     scaled so that the collapse thresholds fall among them. Returns the largest relative error of
     the optimal loss and of the sorted singular values λ, ω, and the paired values for a plot."""
     rng = np.random.default_rng(seed)
-    model, d0, d = options["model"], 5, 3
+    model, d0, d = Family.parse(options["model"]), 5, 3
     hp = {k: options[k] for k in HYPERPARAMETER_NAMES if options.get(k) is not None}
     preds, mats = [], []
     for _ in range(instances):
         theta = np.cumprod(rng.uniform(1.3, 2.2, d0))[::-1] * rng.uniform(0.05, 0.4)
-        if model == "cvae":
+        if model.conditional:
             G = rng.normal(size=(2 * d0, 2 * d0)) * rng.uniform(0.2, 1.0, 2 * d0)
             S = G @ G.T / d0
             A, C, B = S[:d0, :d0], S[:d0, d0:], S[d0:, d0:]
             st = cvae_statistics(A, B, C)
-            stats = Statistics("cvae", Moments(A, B, C, 1, False), st.theta, st.Q, st.rank,
+            stats = Statistics(Family.CVAE, Moments(A, B, C, 1, False), st.theta, st.Q, st.rank,
                                K=st.K, rank_x=st.rank_x)
             mats.append((A, B, C))
         else:
@@ -43,11 +44,11 @@ def numerical_agreement(options: dict[str, Any], instances: int, seed: int = 0) 
             mats.append((A,))
         preds.append(solve(stats, d, **hp))
     stacked = [np.stack(m) for m in zip(*mats, strict=True)]
-    if model == "vae":
+    if model is Family.VAE:
         num = numerical_vae(stacked[0], d, hp["beta"], hp["eta_enc"], hp["eta_dec"],
                             sigma=hp.get("sigma"), starts=4)
         W, U, S = num.weights["W"], num.weights["U"], stacked[0]
-    elif model == "cvae":
+    elif model is Family.CVAE:
         num = numerical_cvae(*stacked, d, hp["beta"], hp["eta_enc"], hp["eta_dec"],
                              sigma=hp.get("sigma"), starts=4)
         A, B, C = stacked

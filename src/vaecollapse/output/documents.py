@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from vaecollapse.family import Family
 from vaecollapse.files.atomic import jsonable
 from vaecollapse.files.versioning import versioned
 from vaecollapse.theory import Prediction
@@ -133,7 +134,7 @@ def unbounded_to_dict(hyperparameters: dict[str, Any], reason: str,
                       data: dict[str, Any]) -> dict[str, Any]:
     """The JSON document for a setting whose loss is unbounded below (no prediction exists)."""
     return jsonable(versioned({
-        "model": "mhvae", "data": data, "hyperparameters": hyperparameters,
+        "model": Family.MHVAE, "data": data, "hyperparameters": hyperparameters,
         "solver": "numerical", "bounded": False, "reason": reason, "modes": None,
         "optimal_loss": None}))
 
@@ -146,8 +147,8 @@ def train_line(model: str, data: str, latent_dim: int, hp: dict, backbone: str =
     single fixed std)."""
     args = ["vaecollapse", "train", "--model", model, "--backbone", backbone, "--data", data,
             "--latent-dim", str(latent_dim)]
-    names = ("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2") if model == "mhvae" else (
-        "beta", "eta_enc", "eta_dec", "sigma")
+    names = (("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")
+             if Family.parse(model).hierarchical else ("beta", "eta_enc", "eta_dec", "sigma"))
     for k in names:
         v = hp.get(k)
         if v is None:
