@@ -128,7 +128,7 @@ def test_a_claim_with_several_series_needs_every_series():
               for k in range(3)]
     falling = [_run("β1", "beta1", v, k, f + 0.01 * k) for v, f in ((1.0, .8), (2.0, .4), (4.0, .1))
                for k in range(3)]
-    holds, evidence, tests = e.check(grid_points(e, rising + falling))
+    holds, evidence, tests, _ = e.check(grid_points(e, rising + falling))
     assert holds is True and len(tests) == 2 and all(t["p"] <= 0.05 for t in tests)
     assert "β: ρ = +0.95" in evidence and "β1: ρ = -0.95" in evidence
     wrong = [{**r, "collapsed_fraction": [1 - r["collapsed_fraction"][0]]} for r in falling]

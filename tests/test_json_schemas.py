@@ -124,13 +124,13 @@ def test_real_outputs_validate_and_carry_the_versions(documents, name):
     for case, doc in documents[name].items():
         assert errors(name, doc) == [], case
         assert doc["vaecollapse_version"] == __version__
-        assert doc["schema_version"] == OUTPUT_SCHEMA_VERSION == 1
+        assert doc["schema_version"] == OUTPUT_SCHEMA_VERSION == 2
         assert list(doc)[:2] == ["vaecollapse_version", "schema_version"]
 
 
 def test_claims_validate_and_carry_the_versions(claims):
     assert errors("claims", claims) == []
-    assert claims and all(c["vaecollapse_version"] == __version__ and c["schema_version"] == 1
+    assert claims and all(c["vaecollapse_version"] == __version__ and c["schema_version"] == 2
                           for c in claims)
 
 
@@ -191,7 +191,7 @@ MUTATIONS = [
     ("predict", "sweep", ("sweep",), _set("parameter", "gamma")),
     ("diagnose", "vae diagnose --json", (), _remove("n_collapsed")),
     ("diagnose", "vae diagnose --json", (), _rename("mutual_information", "mi")),
-    ("diagnose", "vae diagnose --json", (), _set("schema_version", 2)),
+    ("diagnose", "vae diagnose --json", (), _set("schema_version", 1)),
     ("diagnose", "vae diagnose --json", ("levels", 0), _remove("active_modes")),
     ("diagnose", "vae diagnose --json", ("levels", 0), _set("collapsed_dims", "1,2")),
     ("diagnose", "vae diagnose --json", ("eps_delta",), _set("delta", "0.05")),

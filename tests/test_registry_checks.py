@@ -31,7 +31,8 @@ def test_every_registered_experiment_follows_its_protocols():
     (analyses.verify, claims.z2_rises_with_beta2_falls_with_beta1, None, "TheoremCheck"),
     (analyses.linear_sweep, claims.tracks, claims.inference_agrees, "does not follow ArmsCheck"),
     (analyses.depth, claims.tracks, claims.first_collapses_more, "InferenceCheck"),
-    (analyses.curves, claims.increasing, claims.inference_agrees, "judges no second claim"),
+    (analyses.curves, claims.increasing, claims.inference_agrees, "does not follow CurvesCheck"),
+    (analyses.verify, claims.agrees_with_closed_form, claims.tracks, "judges no second claim"),
     (remedies.mitigation, claims.tracks, None, "RemedyCheck"),
     (analyses.curves, lambda groups, extra: None, None, "also requires extra"),
 ])

@@ -171,7 +171,7 @@ def test_html_summary_lists_every_claim_with_its_verdict(out):
     for name, (claim, holds, evidence) in CLAIMS.items():
         row = [r for r in page.rows if r[1][0] == claim]
         assert len(row) == 1, claim
-        (exp, _), _, (verdict, cls), (ev, _) = row[0]
+        (exp, _), _, (verdict, cls), _role, _p, (ev, _) = row[0]
         assert exp == name and ev == evidence
         assert verdict == verdicts[holds][0] and verdicts[holds][1] in cls.split()
     unfinished = [r for r in page.rows if r[0][0] == "table-cvae"]
@@ -401,3 +401,30 @@ def test_templates_ship_in_the_wheel_and_render_from_the_installed_package(tmp_p
     assert Path(res.stdout.strip()).is_relative_to(site)  # the installed copy, not the source tree
     assert CLAIMS["fig2a"][2] in (results.parent / "REPORT.md").read_text(encoding="utf-8")
     assert "HOLDS" in (results.parent / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_counts_paper_claims_at_both_levels(tmp_path):
+    """Claims carry a role and a p: the summary counts the paper's claims on their own tests and
+    at Holm's level (over those with a p), and each row shows its role and adjusted p."""
+    root = tmp_path / "repro"
+    claims = {"a": [("held alone", True, 0.01, "paper"), ("held too", True, 0.04, "paper")],
+              "b": [("a tolerance claim", True, None, "paper"), ("theory", True, None, "theory")]}
+    for name, cs in claims.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "meta.json").write_text(json.dumps(_meta(name)), encoding="utf-8")
+        (root / name / "claims.json").write_text(json.dumps(
+            [{"experiment": name, "claim": c, "holds": h, "p": p, "role": r, "evidence": "e"}
+             for c, h, p, r in cs]), encoding="utf-8")
+    md, _ = write_report(root, order=["a", "b"])
+    text = md.read_text(encoding="utf-8")
+    # Holm over 0.01, 0.04: 0.02 and 0.04 — both still hold
+    assert "paper claims: 3 of 3 hold on their own tests, 3 when the 2 with a p-value are " \
+           "Holm-adjusted" in text
+    assert "0.01 (Holm 0.02)" in text and "| theory |" in text
+    (root / "a" / "claims.json").write_text(json.dumps(
+        [{"experiment": "a", "claim": c, "holds": h, "p": p, "role": r, "evidence": "e"}
+         for c, h, p, r in [("held alone", True, 0.03, "paper"), ("held too", True, 0.04, "paper")]]),
+        encoding="utf-8")
+    md, _ = write_report(root, order=["a", "b"])
+    text = md.read_text(encoding="utf-8")
+    assert "3 hold on their own tests, 1 when the 2" in text and "not at the Holm level" in text

@@ -60,9 +60,11 @@ class GridCheck(Protocol):
 
 class TheoremCheck(Protocol):
     """``verify``: the numerical minimiser's largest relative error over the instances, and the
-    trained run's relative MAE of λ, ω, σ (``rel``)."""
+    trained run's relative MAE of λ, ω, σ (``rel``); two verdicts: the theory's property and the
+    training's reproduction."""
 
-    def __call__(self, max_rel_error: float, instances: int, rel: dict[str, float]) -> Verdict: ...
+    def __call__(self, max_rel_error: float, instances: int, rel: dict[str, float]
+                 ) -> tuple[Verdict, Verdict]: ...
 
 
 class RemedyCheck(Protocol):

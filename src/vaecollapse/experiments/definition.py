@@ -96,6 +96,9 @@ class Experiment:
       remedies' (measured on the non-linear model, beyond the theory), or one that the analysis
       has ``second_check`` judge (``linear_sweep``: two arms, ``depth``: Markov vs ladder);
       ``keep``: advise-check's K per model.
+    - ``role`` / ``second_role``: what the claim and the second claim are in the counts
+      (:data:`vaecollapse.experiments.verdict.ROLES`: a paper statement, a theory's agreement
+      with training, a property of the theory, or measured beyond the paper).
     """
 
     name: str
@@ -119,6 +122,8 @@ class Experiment:
     measured_claim: str | None = None
     second_check: Callable[..., Any] | None = None
     keep: dict[str, int] = field(default_factory=dict)
+    role: str = "paper"
+    second_role: str = "beyond"
 
     @property
     def kind(self) -> str:

@@ -35,21 +35,16 @@ import numpy as np
 from vaecollapse.experiments.analyses import grid_points
 from vaecollapse.experiments.checks import RemedyCheck, analysis
 from vaecollapse.experiments.claims import inactive
+from vaecollapse.experiments.convergence import CONVERGED_GAP, loss_gap
 from vaecollapse.experiments.definition import FigureSpec
 from vaecollapse.experiments.significance import combine, compare, mean_sd
-from vaecollapse.experiments.verdict import claim_record
-from vaecollapse.runs.predicted import TheoryCache, optimum, run_statistics
+from vaecollapse.experiments.verdict import Verdict, claim_record
+from vaecollapse.runs.predicted import TheoryCache, run_statistics
 from vaecollapse.runs.rundir import RunDir
 from vaecollapse.theory.advice import Advice, advise
 from vaecollapse.theory.from_config import theory_hyperparameters
-from vaecollapse.theory.loss_gap import loss_gap as theory_loss_gap
 
 FLOOR_TOLERANCE = 0.9
-#: A linear run is converged when its exact loss is within this many nats per data point of the
-#: closed-form optimum's (:func:`loss_gap`); otherwise its collapse count is not yet where
-#: training ends, and a claim about it is left undecided.
-CONVERGED_GAP = 0.01
-
 
 def _split(label: str) -> tuple[str, str]:
     model, _, setting = label.partition(" · ")
@@ -99,19 +94,10 @@ HEADER = ["model", "setting", "collapsed modes", "KL (nats)", "NLL (nats)", "the
 GAP_COLUMN = "loss gap to the optimum (nats/point, worst seed)"
 
 
-def loss_gap(run: dict, cache: TheoryCache) -> float:
-    """Distance of a trained linear model from the global optimum, in nats per data point
-    (:func:`vaecollapse.theory.loss_gap.loss_gap`): its exact population loss at the trained
-    weights on the run's training data, against the linear theory's optimum (the closed form, or
-    the numerical theory for an MHVAE without one; :func:`vaecollapse.runs.predicted.optimum`)."""
-    cfg, st = run_statistics(run["options"], cache)
-    m = cfg.model
-    if m.backbone != "linear":
-        raise ValueError(f"loss_gap needs a linear model, got the {m.backbone} backbone")
-    _, model, _ = RunDir(run["run_dir"]).load_model()
-    best = optimum(run["options"], cache)[1].optimal_loss
-    weights = {k: v.double().numpy() for k, v in model.linear_weights().items()}
-    return theory_loss_gap(m.family, weights, st.moments, m.hyperparameters, best)
+def _max_p(tests: list[dict]) -> float | None:
+    """The p of an intersection–union claim over these tests (None without any)."""
+    ps = [t.get("p") for t in tests]
+    return None if not ps or None in ps else max(ps)
 
 
 def _gaps(runs, cache) -> list[float]:
@@ -185,12 +171,14 @@ def annealing(exp, groups, cache):
                                 measured_parts, tests, measured_text)
     header = [*HEADER, GAP_COLUMN]
     evidence = _linear_evidence("collapsed modes per seed", linear)
-    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]), evidence,
-                        [{"test": "every-seed-equals-closed-form", "parts": len(linear["parts"]),
-                          "converged_gap": CONVERGED_GAP}], header, rows)]
+    out = [claim_record(exp.claim, Verdict(
+        _linear_verdict(linear["parts"], linear["gaps"]), evidence,
+        [{"test": "every-seed-equals-closed-form", "parts": len(linear["parts"]),
+          "converged_gap": CONVERGED_GAP}]), header, rows, role=exp.role)]
     if measured_parts:
-        out.append(claim_record(exp.measured_claim, combine(measured_parts),
-                                "; ".join(measured_text), tests, header, rows))
+        out.append(claim_record(exp.measured_claim, Verdict(
+            combine(measured_parts), "; ".join(measured_text), tests, _max_p(tests)),
+            header, rows, role=exp.second_role))
     return out, ()
 
 
@@ -225,11 +213,14 @@ def free_bits(exp, groups, cache):
                              f"{np.mean(_nll(plain)):.4g} — {c.describe()}")
     header = HEADER[:5] + ["smallest per-dimension KL (nats)"]
     return [
-        claim_record(exp.claim, all(floor_parts), "; ".join(floor_text),
-                     [{"test": "every-dimension-above-floor", "tolerance": FLOOR_TOLERANCE}],
-                     header, rows),
-        claim_record(exp.measured_claim, combine(cost_parts), "; ".join(cost_text), tests,
-                     header, rows)], [("smallest per-dimension KL / λ", ratios)]
+        claim_record(exp.claim, Verdict(
+            all(floor_parts), "; ".join(floor_text),
+            [{"test": "every-dimension-above-floor", "tolerance": FLOOR_TOLERANCE}]),
+            header, rows, role=exp.role),
+        claim_record(exp.measured_claim, Verdict(combine(cost_parts), "; ".join(cost_text), tests,
+                                                 _max_p(tests)),
+                     header, rows, role=exp.second_role)], [("smallest per-dimension KL / λ",
+                                                             ratios)]
 
 
 # ------------------------------------------------------------------------------ advise
@@ -289,12 +280,13 @@ def advise_check(exp, groups, cache):
               GAP_COLUMN]
     statistic = [{"test": "every-seed-count", "keep": exp.keep, "converged_gap": CONVERGED_GAP}]
     out = []
-    for linear, text in ((True, exp.claim), (False, exp.measured_claim)):
+    for linear, text, role in ((True, exp.claim, exp.role),
+                               (False, exp.measured_claim, exp.second_role)):
         if verdicts[linear]:
             oks = [ok for ok, _ in verdicts[linear]]
             holds = False if False in oks else (None if None in oks else True)
-            out.append(claim_record(text, holds, "; ".join(t for _, t in verdicts[linear]),
-                                    statistic, header, rows))
+            out.append(claim_record(text, Verdict(holds, "; ".join(t for _, t in verdicts[linear]),
+                                                  statistic), header, rows, role=role))
     return out, ()
 
 
@@ -344,11 +336,13 @@ def separate_maps(exp, groups, cache):
     evidence = _linear_evidence("collapsed z2 modes per seed", linear)
     statistic = {"test": "every-seed-equals-theory", "parts": len(linear["parts"]),
                  "converged_gap": CONVERGED_GAP}
-    out = [claim_record(exp.claim, _linear_verdict(linear["parts"], linear["gaps"]),
-                        f"{evidence}. {theory}", [statistic], header, rows)]
+    out = [claim_record(exp.claim, Verdict(_linear_verdict(linear["parts"], linear["gaps"]),
+                                           f"{evidence}. {theory}", [statistic]),
+                        header, rows, role=exp.role)]
     if measured_parts:
-        out.append(claim_record(exp.measured_claim, combine(measured_parts),
-                                "; ".join(measured_text) + f". {theory}", tests, header, rows))
+        out.append(claim_record(exp.measured_claim, Verdict(
+            combine(measured_parts), "; ".join(measured_text) + f". {theory}", tests,
+            _max_p(tests)), header, rows, role=exp.second_role))
     return out, ()
 
 

@@ -35,13 +35,14 @@ from vaecollapse.errors import UserError
 from vaecollapse.experiments.claims import theory_agreement
 from vaecollapse.experiments.definition import Computed, FigureSpec, value_name
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
+from vaecollapse.experiments.significance import ALPHA, holm
 from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
 from vaecollapse.files.lock import locked, remove_stale_temps
 from vaecollapse.files.records import read_json
 from vaecollapse.files.versioning import versioned
 from vaecollapse.runs.predicted import TheoryCache, predicted_collapse
 from vaecollapse.runs.rundir import RunDir
-from vaecollapse.runs.runtime import versions
+from vaecollapse.runs.runtime import code_revision, versions
 from vaecollapse.runs.sweep import check_executor, run_variants
 
 #: draws one figure an analysis asks for into a directory, returns its file name
@@ -223,7 +224,7 @@ def run_experiment(name: str, profile: str, out: str | Path, *, draw: Drawer,
             "seconds": time.perf_counter() - t0,
             "training_seconds": sum(line["seconds"] for r in records
                                     for line in RunDir(r["run_dir"]).metrics_lines()),
-            "versions": versions(),
+            "versions": versions(), "code": code_revision(),
             "figures": figures, "tables": ["results.csv"], "notes": notes}
     atomic_write_json(d.meta, meta)
     claims = [versioned({"experiment": name, **c}) for c in claims]
@@ -240,6 +241,27 @@ def finished_claims(d: Path) -> list[dict[str, Any]]:
                                               "evidence"} <= set(c) for c in claims)):
         raise UserError(f"{path} is not a valid claims file (a list of "
                         "{claim, holds, evidence} objects); rerun with --force")
+    return claims
+
+
+def run_claims(out: str | Path, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every finished experiment's claims in ``out`` (registry order; ``names``: these only),
+    each with the paper family's multiple-testing view: over the claims of role ``paper`` that
+    carry a p-value, Holm's adjusted p (``holm_p``) and whether the claim still holds at ALPHA on
+    it (``holds_holm``: false when it held on its own p but not on Holm's, null when undecided);
+    the other claims get ``holm_p`` null and keep their verdict as ``holds_holm`` (they are no
+    test of the family, or no test at all)."""
+    claims = []
+    for name in names or list(REGISTRY):
+        if ExperimentDir(Path(out) / name).claims.exists():
+            claims += [dict(c) for c in finished_claims(Path(out) / name)]
+    family = [c for c in claims if c.get("role", "paper") == "paper" and c.get("p") is not None]
+    for c, q in zip(family, holm([c["p"] for c in family]), strict=True):
+        c["holm_p"] = q
+        c["holds_holm"] = None if c["holds"] is None else bool(c["holds"] and q <= ALPHA + 1e-12)
+    for c in claims:
+        c.setdefault("holm_p", None)
+        c.setdefault("holds_holm", c["holds"])
     return claims
 
 
@@ -301,4 +323,5 @@ def reproduce(names: list[str], profile: str, out: str | Path, *, draw: Drawer,
             results[name] = run_experiment(name, profile, out, draw=draw, jobs=jobs, force=force,
                                            data_root=data_root, executor=executor,
                                            on_update=on_update)
+        atomic_write_json(Path(out) / "claims.json", run_claims(out))  # the whole run's
     return results

@@ -15,9 +15,18 @@ the verdict, at the level ``ALPHA`` = 0.05 (one-sided, in the claimed direction)
   with the exact permutation p-value over all splits of the seeds into two arms. With n seeds per
   arm the smallest attainable p is 1 / C(2n, n) (0.05 at 3 seeds, 0.17 at 2): a claim whose
   seeds cannot reach ALPHA is undecided, not held.
-- **Step backs**: an adjacent pair of values whose seed means move against the claimed direction
-  by more than the larger of their seed standard deviations is named in the evidence, even when
-  the trend holds.
+- **Shape**: a trend is monotone only if no adjacent step goes back significantly: for every
+  adjacent pair of values, the exact permutation test of the comparison in the *reverse*
+  direction (:func:`compare`) must not reach ALPHA (:func:`significant_step_backs`). A trend claim
+  with such a step back does not hold (the checks of
+  :mod:`vaecollapse.experiments.claims`), whatever ρ: seed means 0.1, 0.5, 0.2, 0.9 with tight
+  seeds have ρ = 0.78, p = 0.002, but the step 0.5 → 0.2 is itself significant. Smaller step
+  backs (more than the larger seed sd, not significant) are named in the evidence only.
+- **Testability**: the smallest p a permutation test can reach depends on the ties of the actual
+  values (:func:`min_p`): fourteen equal predictions and one other allow no p below 1/15, so an
+  ordering claim over them cannot be tested at ALPHA and is not judged on its ordering.
+- **Multiple testing**: :func:`holm` adjusts the p-values of a run's paper claims (Holm 1979);
+  the report and claims.json carry both levels.
 
 A single seed of 0.41, 0.58, 0.51, 0.69 has ρ = 0.8 and exact p = 4/24 = 0.17: it does not hold.
 """
@@ -64,12 +73,19 @@ def _ry_dot(rx: np.ndarray, ry_perms: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Trend:
-    """A one-sided Spearman permutation test of a trend in ``direction`` (+1 rising, −1 falling)."""
+    """A one-sided Spearman permutation test of a trend in ``direction`` (+1 rising, −1 falling);
+    ``min_p``: the smallest p these values' ties allow (:func:`min_p`)."""
 
     rho: float | None
     p: float | None
     n: int
     direction: int
+    min_p: float = 0.0
+
+    @property
+    def testable(self) -> bool:
+        """True when the values vary and their ties let the test reach ALPHA."""
+        return self.rho is not None and self.min_p <= ALPHA + 1e-12
 
     @property
     def holds(self) -> bool | None:
@@ -84,7 +100,7 @@ class Trend:
 
     def as_dict(self) -> dict:
         return {"test": "spearman-permutation", "rho": self.rho, "p": self.p, "n": self.n,
-                "direction": self.direction, "alpha": ALPHA}
+                "direction": self.direction, "alpha": ALPHA, "min_p": self.min_p}
 
 
 def _p(p: float) -> str:
@@ -96,7 +112,7 @@ def trend(x, y, direction: int, seed: int = 0) -> Trend:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     rho = spearman(x, y)
     if rho is None:
-        return Trend(None, None, len(y), direction)
+        return Trend(None, None, len(y), direction, 1.0)
     rx, ry = ranks(x), ranks(y)
     rx = rx - rx.mean()
     observed = direction * float(rx @ (ry - ry.mean()))
@@ -109,7 +125,7 @@ def trend(x, y, direction: int, seed: int = 0) -> Trend:
         perms = rng.permuted(np.tile(ry, (N_PERMUTATIONS, 1)), axis=1)
         stats = direction * _ry_dot(rx, perms - ry.mean())
         p = float((np.sum(stats >= observed - 1e-9) + 1) / (N_PERMUTATIONS + 1))
-    return Trend(rho, p, len(y), direction)
+    return Trend(rho, p, len(y), direction, min_p(x, y))
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,53 @@ def step_backs(labels: list[str], groups: list[np.ndarray], direction: int) -> l
         if step < 0 and -step > spread:
             out.append(f"{labels[i]} → {labels[i + 1]} ({ga.mean():.3g} → {gb.mean():.3g}, "
                        f"sd {spread:.2g})")
+    return out
+
+
+def significant_step_backs(labels: list[str], groups: list, direction: int) -> list[str]:
+    """Adjacent values whose seeds step against ``direction`` significantly: the exact one-sided
+    permutation test (:func:`compare`) that the earlier value's mean is beyond the later one's
+    reaches ALPHA. As 'a → b (m_a → m_b, p)'."""
+    out = []
+    for i in range(len(groups) - 1):
+        ga, gb = np.asarray(groups[i], float), np.asarray(groups[i + 1], float)
+        back = compare(ga, gb) if direction > 0 else compare(gb, ga)
+        if back.holds:
+            out.append(f"{labels[i]} → {labels[i + 1]} ({ga.mean():.3g} → {gb.mean():.3g}, "
+                       f"p = {_p(back.p)})")
+    return out
+
+
+def min_p(x, y) -> float:
+    """The smallest p-value the one-sided Spearman permutation test of :func:`trend` can reach
+    on these values, ties included: the share of the n! pairings of ``y`` with ``x`` whose rank
+    statistic is the largest possible. Only the comonotone pairing (sorted with sorted) is
+    largest (the rearrangement inequality, strict between different tie groups), and with tie
+    groups G_i of x, H_j of y and n_ij the sizes of their overlaps in that pairing, exactly
+    Π|G_i|! Π|H_j|! / Π n_ij! pairings realise it; so p_min = that / n!. 1 when x or y is
+    constant (nothing can be tested)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    if n == 0 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 1.0
+    gx = np.unique(np.sort(x), return_inverse=True)[1]  # tie group of each sorted position
+    gy = np.unique(np.sort(y), return_inverse=True)[1]
+    lf = math.lgamma
+    log_count = (sum(lf(c + 1) for c in np.bincount(gx)) + sum(lf(c + 1) for c in np.bincount(gy))
+                 - sum(lf(c + 1) for c in np.unique(gx * (gy.max() + 1) + gy,
+                                                     return_counts=True)[1]))
+    return float(math.exp(log_count - lf(n + 1)))
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error ≤ ALPHA when each claim is judged at
+    ALPHA on its adjusted p): sorted ascending, p_(k) × (m − k), made non-decreasing, capped at 1."""
+    m = len(ps)
+    order = np.argsort(ps, kind="stable")
+    out, running = [0.0] * m, 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, ps[i] * (m - k)))
+        out[i] = running
     return out
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from vaecollapse import __version__
 
 #: Version of the JSON output contracts (all documents share one number).
-OUTPUT_SCHEMA_VERSION = 1
+#: 2: claims carry role and p (and a whole run's claims.json holm_p, holds_holm)
+OUTPUT_SCHEMA_VERSION = 2
 
 
 def versioned(document: dict[str, Any]) -> dict[str, Any]:

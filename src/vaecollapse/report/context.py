@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaecollapse.experiments.significance import ALPHA, holm
 from vaecollapse.report.model import (
     ERROR,
     FAILS,
@@ -76,6 +77,8 @@ class SummaryRow:
     verdict: str
     kind: str
     evidence: str
+    role: str = ""
+    p: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,12 +191,40 @@ def _data_facts(meta: dict) -> str:
     return "; ".join(parts)
 
 
+def holm_view(exps: list[ExperimentResult]) -> dict[int, float]:
+    """Holm's adjusted p (:func:`vaecollapse.experiments.significance.holm`) of every paper
+    claim that carries a p-value, by the claim's id: the family of the reproduction's count."""
+    family = [c for e in exps for c in e.claims if c.role == "paper" and c.p is not None
+              and c.verdict != ERROR]
+    return {id(c): q for c, q in zip(family, holm([c.p for c in family]), strict=True)}
+
+
+def _holm_text(c: Claim, adjusted: dict[int, float]) -> str:
+    """"p = 0.002 (Holm 0.03)" for a paper claim with a test; its p alone for others; "—"."""
+    if c.p is None:
+        return "—"
+    if id(c) not in adjusted:
+        return f"{c.p:.2g}"
+    q = adjusted[id(c)]
+    lost = " — not at the Holm level" if c.verdict == HOLDS and q > ALPHA + 1e-12 else ""
+    return f"{c.p:.2g} (Holm {q:.2g}){lost}"
+
+
 def _counts(exps: list[ExperimentResult]) -> str:
-    """"N claims: a hold, b do not hold, c undecided; …unfinished; …with problems."."""
+    """"N claims: a hold, b do not hold, c undecided; paper claims: … (… under Holm);
+    …unfinished; …with problems."."""
     claims = [c for e in exps for c in e.claims if c.verdict != ERROR]
     n = {v: sum(c.verdict == v for c in claims) for v in (HOLDS, FAILS, UNDECIDED)}
     parts = [f"{len(claims)} claim{'s' * (len(claims) != 1)}: {n[HOLDS]} hold, "
              f"{n[FAILS]} do not hold, {n[UNDECIDED]} undecided"]
+    paper = [c for c in claims if c.role == "paper"]
+    if paper:
+        adjusted = holm_view(exps)
+        held = sum(c.verdict == HOLDS for c in paper)
+        at_holm = sum(c.verdict == HOLDS and adjusted.get(id(c), 0.0) <= ALPHA + 1e-12
+                      for c in paper)
+        parts.append(f"paper claims: {held} of {len(paper)} hold on their own tests, {at_holm} "
+                     f"when the {len(adjusted)} with a p-value are Holm-adjusted")
     unfinished = sum(not e.finished for e in exps)
     if unfinished:
         parts.append(f"{unfinished} experiment{'s' * (unfinished != 1)} not run / unfinished")
@@ -256,11 +287,13 @@ def _section(e: ExperimentResult) -> Section:
 
 
 def _summary_rows(exps: list[ExperimentResult]) -> list[SummaryRow]:
+    adjusted = holm_view(exps)
     rows = []
     for e in exps:
         claims = e.claims if e.finished else \
-            [Claim(e.title if e.title != e.name else "—", NOT_RUN, "no claims.json")]
-        rows += [SummaryRow(e.name, _anchor(e), c.claim, c.verdict, VERDICT_KIND[c.verdict], c.evidence)
+            [Claim(e.title if e.title != e.name else "—", NOT_RUN, "no claims.json", role="")]
+        rows += [SummaryRow(e.name, _anchor(e), c.claim, c.verdict, VERDICT_KIND[c.verdict],
+                            c.evidence, c.role, _holm_text(c, adjusted) if c.role else "")
                  for c in claims]
     return rows
 

@@ -5,7 +5,8 @@ Contract of the directory DIR: one sub-directory DIR/NAME per experiment (NAME l
 
 - ``claims.json`` — a JSON list of ``{"experiment": NAME, "claim": "one sentence",
   "holds": true | false | null, "evidence": "one short sentence with the key numbers"}`` (null:
-  undecided), optionally with ``"statistic"`` (the test behind the verdict) and ``"table":
+  undecided), optionally with ``"role"`` (paper, agreement, theory, beyond; default paper),
+  ``"p"`` (the claim's p-value), ``"statistic"`` (the test behind the verdict) and ``"table":
   {"header": [...], "rows": [[...]], "notes": [...]}`` (the numbers per grid point, shown under
   the claim). Its presence marks the experiment finished; a directory without it is
   reported as "not run / unfinished".
@@ -67,6 +68,8 @@ class Claim:
     evidence: str
     table: Table | None = None
     notes: list[str] = field(default_factory=list)
+    role: str = "paper"
+    p: float | None = None
 
 
 @dataclass
@@ -152,7 +155,13 @@ def _read_claims(d: Path, exp: ExperimentResult) -> None:
                                 "not true, false or null")
             verdict = ERROR
         table, notes = _claim_table(c.get("table"), i, exp)
-        exp.claims.append(Claim(text, verdict, evidence, table, notes))
+        role = str(c.get("role") or "paper")
+        p = c.get("p")
+        if p is not None and not (isinstance(p, int | float) and not isinstance(p, bool)
+                                  and 0 <= p <= 1):
+            exp.problems.append(f"claim {i + 1}: 'p' is {p!r}, not a number in [0, 1] or null")
+            p = None
+        exp.claims.append(Claim(text, verdict, evidence, table, notes, role, p))
     if not data:
         exp.problems.append("claims.json lists no claims")
 

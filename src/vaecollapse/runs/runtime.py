@@ -12,7 +12,9 @@ differ are reported (they cannot be restored).
 from __future__ import annotations
 
 import platform
+import subprocess
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -43,6 +45,23 @@ def versions() -> dict[str, str]:
 
     return {"vaecollapse": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
+
+
+def code_revision() -> dict[str, object] | None:
+    """The git commit of the code that runs (and whether its checkout has uncommitted changes),
+    read from the repository this package sits in; None when it sits in none (an installed copy)
+    or git is not there."""
+    here = Path(__file__).resolve().parent
+    try:
+        run = {"cwd": here, "capture_output": True, "text": True, "timeout": 30}
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], **run)
+        if top.returncode != 0 or not (Path(top.stdout.strip()) / "src" / "vaecollapse").is_dir():
+            return None
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.stdout.strip())} if commit else None
 
 
 @dataclass

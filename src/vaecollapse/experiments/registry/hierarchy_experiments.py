@@ -33,7 +33,7 @@ def _depth_series(inference: str, L: int) -> Series:
 
 HIERARCHY_EXPERIMENTS: list[Experiment] = [
     Experiment(
-        name="mhvae-learnable-sigma1",
+        role="beyond", name="mhvae-learnable-sigma1",
         title="Linear MHVAE: learnable Σ1 vs fixed σ1 = 0.5 against β2 (numerical theory)",
         claim="each arm's trained active z2 modes track its theory (numerical for the learnable "
               "Σ1, Theorem 3 for σ1 = 0.5)",
@@ -50,11 +50,11 @@ HIERARCHY_EXPERIMENTS: list[Experiment] = [
              "β1 ≤ β2 (unbounded below for β1 > β2, a flat family of optima at equality), so "
              "the learnable arm is only defined above β1; Σ2 learnable in both arms"),
     Experiment(
-        name="hvae-depth",
+        role="beyond", name="hvae-depth",
         title="Linear hierarchies: collapsed modes per level against depth, Markov vs ladder",
         claim="every level's trained collapsed modes equal the numerical theory's (seed median "
               "within the tolerance)",
-        check=tracks, analysis=depth, second_check=inference_agrees,
+        check=tracks, analysis=depth, second_check=inference_agrees, second_role="theory",
         measured_claim="the numerical theory leaves the same collapsed modes per level for Markov "
                        "and ladder inference at every depth",
         base=HIERARCHY,

@@ -84,7 +84,7 @@ INFERENCE = {"Markov": {"inference": "markov"}, "ladder": {"inference": "ladder"
 
 REMEDY_EXPERIMENTS: list[Experiment] = [
     Experiment(
-        name="mitigation-annealing",
+        role="beyond", name="mitigation-annealing",
         title="Remedies: KL warm-up and cyclical annealing vs plain training",
         claim="in the linear VAE, KL warm-up (over the first quarter of training) and cyclical "
               "annealing (4 cycles, R = 0.5) end at the closed form's collapsed modes, as plain "
@@ -103,7 +103,7 @@ REMEDY_EXPERIMENTS: list[Experiment] = [
              "run (40 and 10 epochs) and 4 cycles are Bowman's and Fu's usual settings, not "
              "tuned"),
     Experiment(
-        name="mitigation-free-bits", title="Remedies: free bits (λ = 0.25 nats per dimension)",
+        role="beyond", name="mitigation-free-bits", title="Remedies: free bits (λ = 0.25 nats per dimension)",
         claim="with free bits λ every latent dimension keeps at least λ nats (≥ 0.9 λ on the "
               "evaluation points; theory: a mode that collapses without them sits at exactly λ)",
         check=free_bits, analysis=mitigation, base={"seed": 0},
@@ -115,7 +115,7 @@ REMEDY_EXPERIMENTS: list[Experiment] = [
                        "linear VAE at β = 1: its plain optimum is the maximum-likelihood pPCA "
                        "fit)"),
     Experiment(
-        name="advise-check",
+        role="beyond", name="advise-check",
         title="`vaecollapse advise --keep 2`: training at the advised β and at 1.2 ×",
         claim="the linear VAE trained at the advised β keeps exactly the predicted K = 2 active "
               "modes and at 1.2 × that β exactly K − 1 (every seed)",
@@ -130,7 +130,7 @@ REMEDY_EXPERIMENTS: list[Experiment] = [
         note="advised β = 0.9 × max_beta (advise's default margin); the K-th mode sits 10% "
              "inside its threshold at the advised β and 8% beyond it at 1.2 ×"),
     Experiment(
-        name="mitigation-separate-maps",
+        role="beyond", name="mitigation-separate-maps",
         title="Remedies: separate maps from x to each level (ladder vs Markov MHVAE, Fig. 2c)",
         claim="in the linear MHVAE (Fig. 2c's σ1 = 0.5, η = 0.5, β1 = 1, β2 = 2), Markov and "
               "ladder inference both end at the numerical theory's collapsed z2 modes (every "
