@@ -15,7 +15,7 @@ from vaecollapse.errors import HyperparameterError
 from vaecollapse.models import build_model
 from vaecollapse.models import objective as remedy_objective
 from vaecollapse.models.fast_step import fused_step
-from vaecollapse.runs import train as train_module
+from vaecollapse.runs import loop as train_module
 from vaecollapse.runs.rundir import METRICS, load_model
 from vaecollapse.runs.train import train
 

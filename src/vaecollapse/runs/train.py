@@ -27,24 +27,12 @@ from vaecollapse.diagnostics.posteriors import collect_posteriors
 from vaecollapse.errors import UserError
 from vaecollapse.family import Family
 from vaecollapse.files.atomic import atomic_write_json, atomic_write_text, jsonable
-from vaecollapse.models import LatentModel, build_model, objective
-from vaecollapse.models.fast_step import AUTOGRAD, HAND_DIFFERENTIATED, fused_step
-from vaecollapse.runs import runtime
+from vaecollapse.models import LatentModel
+from vaecollapse.models.fast_step import AUTOGRAD, HAND_DIFFERENTIATED
+from vaecollapse.runs import loop, runtime
 from vaecollapse.runs.checkpoint import load_state, save_checkpoint
-from vaecollapse.runs.flat_adam import FlatAdam
+from vaecollapse.runs.loop import TrainingDiverged
 from vaecollapse.runs.rundir import RunDir
-
-
-def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
-    """The learning rate at optimiser step ``step`` of ``total`` (a pure function of the step,
-    so a resumed run follows the same schedule)."""
-    if cfg.schedule == "cosine":
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-    return cfg.lr
-
-
-class TrainingDiverged(UserError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def load_run_data(spec: str, family: str, datasets: dict | None = None):
@@ -127,14 +115,8 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     if saved_rt:  # the saved thread count: resumed numbers equal uninterrupted ones
         torch.set_num_threads(saved_rt.threads)
     ds, x, y = load_run_data(cfg.data, cfg.model.family, datasets)
-    torch.manual_seed(cfg.seed)  # parameter initialisation
-    model = build_model(cfg.model).to(device)
-    # fused Adam over one flat buffer of all parameters: one kernel per step, one-tensor clip
-    opt = FlatAdam(model.parameters(), lr=cfg.lr)
-    # the hand-differentiated step where it covers the model (MLP VAE / CVAE), else autograd
-    fused = fused_step(model, cfg.free_bits, cfg.fast_step)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    perm_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    o = loop.start(cfg, x, y, device)
+    model, opt, fused, gen, perm_gen = o.model, o.opt, o.fused, o.gen, o.perm_gen
     history: list[dict[str, Any]] = []
     start = 0
     if resume and run.checkpoint.exists():
@@ -157,9 +139,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
     atomic_write_json(run.config, {**cfg.to_dict(),
                                    runtime.KEY: runtime.current(device, step).to_dict()})
 
-    x, y = x.to(device), None if y is None else y.to(device)
-    n = x.shape[0]
-    steps_per_epoch = -(-n // cfg.batch_size)
+    x, y = o.x, o.y
     x_eval, y_eval = evaluation_data(cfg, x, y, datasets)
     x_eval, y_eval = x_eval.to(device), None if y_eval is None else y_eval.to(device)
     bar = _Progress(progress, cfg.epochs, start)
@@ -169,46 +149,9 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, progress: bool, stop_aft
             if stop_after is not None and epoch - start >= stop_after:
                 break
             t0 = time.perf_counter()
-            order = torch.randperm(n, generator=perm_gen).to(device)
-            sums = {"loss": 0.0, "recon": 0.0}
-            if cfg.remedied:
-                sums["objective"] = 0.0
-            kl_sums: dict[str, float] = {}
-            for b, i in enumerate(range(0, n, cfg.batch_size)):
-                idx = order[i:i + cfg.batch_size]
-                for group in opt.param_groups:
-                    group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + b,
-                                                cfg.epochs * steps_per_epoch)
-                # index_select: the same rows as x[idx], without advanced indexing's slow path
-                xb, yb = x.index_select(0, idx), None if y is None else y.index_select(0, idx)
-                kl_w = objective.kl_weight(cfg, epoch * steps_per_epoch + b,
-                                             cfg.epochs * steps_per_epoch, steps_per_epoch)
-                if fused is None:
-                    o = model(xb, yb, generator=gen)
-                    target = objective.objective(model, o, kl_w, cfg.free_bits)
-                else:  # the same objective and noise, gradient by hand (models/fast_step.py)
-                    with torch.no_grad():
-                        o = fused(xb, yb, gen, kl_w)
-                    target = o.objective
-                value = target.item()  # one read serves the check and the epoch's sums
-                if not math.isfinite(value):
-                    raise TrainingDiverged(_diverged(f"the loss became {value}", epoch,
-                                                     f"batch {b + 1}", out))
-                if fused is None:
-                    opt.zero_grad()
-                    target.backward()
-                if cfg.clip is not None:
-                    opt.clip_grad_norm_(cfg.clip)
-                opt.step()
-                w = len(idx) / n
-                sums["loss"] += (value if target is o.loss else o.loss.item()) * w
-                sums["recon"] += o.recon.item() * w
-                if "objective" in sums:
-                    sums["objective"] += value * w
-                    sums["kl_weight"] = kl_w
-                for k, v in o.kl.items():
-                    kl_sums[k] = kl_sums.get(k, 0.0) + v.item() * w
-                bar.batch(i + len(idx), n)
+            sums, kl_sums = loop.run_epoch(
+                o, epoch, lambda what, where, e=epoch: _diverged(what, e, where, run.path),
+                bar.batch)
             m = epoch_metrics(model, x_eval, y_eval, epsilon=cfg.epsilon, delta=cfg.delta,
                               seed=cfg.seed + 7919 * (epoch + 1))
             line = {"epoch": epoch + 1, **sums, "kl_total": sum(kl_sums.values()), "kl": kl_sums,
