@@ -14,6 +14,7 @@ from vaecollapse.cli.core import app, out, user_errors
 from vaecollapse.cli.inputs import check_model, hyperparameters, theory_statistics
 from vaecollapse.cli.prediction_tables import fmt
 from vaecollapse.cli.shared_options import BETA1_HELP, BETA2_HELP, BETA_HELP, Data, Model
+from vaecollapse.errors import UserError
 
 
 @app.command("advise")
@@ -37,7 +38,17 @@ def advise_command(
     margin: Annotated[float, typer.Option(
         help="The recommendation sits this fraction inside the threshold (β = margin × max_beta, "
         "β1 = min_beta1 / margin).")] = 0.9,
-    backbone: Annotated[str, typer.Option(help="Backbone written into the train line.")] = "linear",
+    backbone: Annotated[str, typer.Option(
+        help="linear | mlp | cnn | resnet18: linear advises from the closed forms; the others "
+        "from the non-linear theory (each β judged by its own pilot of the training the options "
+        "below describe; docs/nonlinear-theory.md). Written into the train line.")] = "linear",
+    hidden: Annotated[str, typer.Option(help="Non-linear backbones: MLP hidden sizes.")] = "256",
+    epochs: Annotated[int, typer.Option(help="Non-linear backbones: the training's epochs.")] = 20,
+    lr: Annotated[float, typer.Option(help="Non-linear backbones: Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Non-linear backbones: batch size.")] = 128,
+    clip: Annotated[float | None, typer.Option(
+        help="Non-linear backbones: gradient-norm clipping threshold.")] = None,
+    seed: Annotated[int, typer.Option(help="Non-linear backbones: the training's seed.")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the advice as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Write the phase diagram PNG (uncollapsed modes over β × η_dec, MHVAE β1 × β2, with "
@@ -53,6 +64,21 @@ def advise_command(
 
         check_model(model)
         hp = hyperparameters(model, beta, beta1, beta2, eta_enc, eta_dec, sigma, sigma1, sigma2)
+        backbone = backbone.strip().lower()
+        if backbone != "linear":
+            if plot or centre:
+                raise UserError("--plot and --centre are for the closed forms (--backbone linear)")
+            train_options = {"hidden": hidden, "epochs": epochs, "lr": lr,
+                             "batch_size": batch_size, "clip": clip, "seed": seed}
+            adv = _nonlinear_advice(model, data, latent_dim, keep, margin, backbone, hp,
+                                    train_options)
+            document = advice_to_dict(adv, data=data, backbone=backbone,
+                                      train_options=train_options)
+            _print_advice(adv, document["recommendation"])
+            if json_path:
+                atomic_write_json(json_path, document)
+                out.print(f"wrote {json_path}", highlight=False)
+            return
         _, stats = theory_statistics(model, data, centre)
         adv = advise(stats, latent_dim, keep, margin=margin, **hp)
         document = advice_to_dict(adv, data=data, backbone=backbone)
@@ -66,6 +92,22 @@ def advise_command(
             plot_phase_diagram(adv, stats, plot, title=f"{model.upper()} on {data}: keep "
                                f"K = {keep} of {adv.latent_dim} modes")
             out.print(f"wrote {plot}", highlight=False)
+
+
+def _nonlinear_advice(model, data, latent_dim, keep, margin, backbone, hp, train_options):
+    """The non-linear theory's advice (vaecollapse.runs.pilot.advise_run) as an Advice."""
+    from vaecollapse.config import config_from_options  # lazy: start-up
+    from vaecollapse.runs.pilot import advise_run, predict_run  # lazy: torch, start-up
+    from vaecollapse.theory import nonlinear  # lazy: start-up
+
+    if isinstance(hp.get("sigma"), list):
+        hp["sigma"] = hp["sigma"][0] if len(set(hp["sigma"])) == 1 else hp["sigma"]
+    datasets: dict = {}
+    cfg = config_from_options(model=model, backbone=backbone, data=data, latent_dim=latent_dim,
+                              datasets=datasets, **train_options, **hp)
+    now = predict_run(cfg, datasets)
+    value, at, kept = advise_run(cfg, keep, margin=margin, datasets=datasets)
+    return nonlinear.advice(now, at, keep, value, kept, margin)
 
 
 def _print_advice(adv, rec: dict) -> None:

@@ -120,9 +120,25 @@ def predict_command(
         help="Phase diagram over one hyperparameter: PARAM=START:STOP:COUNT[:log] or "
         "PARAM=V1,V2,… with PARAM one of beta, eta_dec, eta_enc (VAE/CVAE), beta1, beta2, "
         "eta_dec, eta_enc (MHVAE).")] = None,
+    backbone: Annotated[str, typer.Option(
+        help="linear | mlp | cnn | resnet18: linear is the closed form; the others the "
+        "non-linear theory (docs/nonlinear-theory.md) — a pilot of the first 8% of the training "
+        "the options below describe, then the collapsed-point instability in its "
+        "features.")] = "linear",
+    hidden: Annotated[str, typer.Option(help="Non-linear backbones: MLP hidden sizes.")] = "256",
+    epochs: Annotated[int, typer.Option(**lim.option(lim.EPOCHS),
+        help="Non-linear backbones: the training's epochs (the pilot runs 8% of them).")] = 20,
+    lr: Annotated[float, typer.Option(help="Non-linear backbones: Adam learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(**lim.option(lim.BATCH_SIZE),
+        help="Non-linear backbones: batch size.")] = 128,
+    clip: Annotated[float | None, typer.Option(
+        help="Non-linear backbones: gradient-norm clipping threshold.")] = None,
+    seed: Annotated[int, typer.Option(**lim.option(lim.SEED),
+        help="Non-linear backbones: the training's seed (the pilot's).")] = 0,
 ):
-    """Predict which latent dimensions of a linear VAE / CVAE / MHVAE collapse — in closed form,
-    without training — and at which β (β2) or η_dec the next one goes."""
+    """Predict which latent dimensions of a VAE / CVAE / MHVAE collapse, without training: the
+    closed forms for linear models (and at which β (β2) or η_dec the next one goes), the
+    non-linear theory from a short pilot for ReLU and CNN models (--backbone)."""
     with user_errors():
         # Heavy imports (torch, matplotlib) only when a command runs: `--help` stays instant.
         from vaecollapse import theory  # lazy: start-up
@@ -149,6 +165,11 @@ def predict_command(
             hp["critical"] = critical_parameter(model, critical, hp, grid is not None)
         check_output_file(json_path, "--json")
         check_output_file(plot, "--plot", PLOT_SUFFIXES)
+        if backbone.strip().lower() != "linear":
+            _predict_nonlinear(model, data, latent_dim, hp, backbone.strip().lower(), hidden,
+                               epochs, lr, batch_size, clip, seed, grid, critical, centre,
+                               json_path, plot)
+            return
         ds, stats = theory_statistics(model, data, centre)
         info = data_info(data, ds.n, ds.dim_x, ds.dim_y if Family.parse(model).conditional else 0, stats.rank)
         if grid is None:
@@ -175,3 +196,35 @@ def predict_command(
             plot_sweep(preds, parameter, values, plot, current=hp.get(parameter),
                        title=f"{preds[0].theorem}: {data}, latent_dim={latent_dim}")
             out.print(f"wrote {plot}", highlight=False)
+
+
+def _predict_nonlinear(model, data, latent_dim, hp, backbone, hidden, epochs, lr, batch_size,
+                       clip, seed, grid, critical, centre, json_path, plot) -> None:
+    """`predict --backbone mlp|cnn|resnet18`: the non-linear theory of the run these options
+    describe (vaecollapse.runs.pilot)."""
+    from vaecollapse.config import config_from_options  # lazy: start-up
+    from vaecollapse.files.atomic import atomic_write_json  # lazy: start-up
+    from vaecollapse.output.documents import data_info, prediction_to_dict  # lazy: start-up
+    from vaecollapse.runs.pilot import predict_run  # lazy: torch, start-up
+
+    for flag, given in (("--sweep", grid), ("--critical", critical), ("--centre", centre or None),
+                        ("--plot", plot)):
+        if given is not None:
+            raise UserError(f"{flag} is for the linear theory; the non-linear theory (--backbone "
+                            f"{backbone}) answers one setting at a time")
+    if "sigma" in hp and isinstance(hp["sigma"], list):
+        if len(set(hp["sigma"])) != 1:
+            raise UserError("--sigma with the non-linear theory takes one value (train has one)")
+        hp["sigma"] = hp["sigma"][0]
+    datasets: dict = {}
+    cfg = config_from_options(model=model, backbone=backbone, data=data, latent_dim=latent_dim,
+                              hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size,
+                              clip=clip, seed=seed, datasets=datasets, **hp)
+    pred = predict_run(cfg, datasets)
+    ds = datasets[cfg.data]
+    info = data_info(data, ds.n, ds.dim_x, ds.dim_y if Family.parse(model).conditional else 0,
+                     pred.rank)
+    print_prediction(pred, info)
+    if json_path:
+        atomic_write_json(json_path, prediction_to_dict(pred, info))
+        out.print(f"wrote {json_path}", highlight=False)

@@ -20,7 +20,40 @@ def fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
+def print_nonlinear(pred, data: dict) -> None:
+    """The non-linear theory's table: per mode θ_eff = λ·γ (the encoder's feature strength
+    times the decoder's readability), inactive and collapsed, and the critical values with the
+    pilot's features held."""
+    out.print(Text(pred.theorem, style="bold"))
+    dim_y = f", dim_y={data['dim_y']}" if data["dim_y"] else ""
+    out.print(f"data {data['spec']}: n={data['n']}, dim_x={data['dim_x']}{dim_y}", highlight=False)
+    for note in pred.notes:
+        out.print(f"note: {note}", highlight=False)
+    mh = pred.model.hierarchical
+    t = Table(show_edge=False, header_style="bold")
+    for c in ("mode", "θ_eff (var)", "λ features", "γ read", "inactive", "collapsed",
+              "crit. β2" if mh else "crit. β", "crit. η_dec"):
+        t.add_column(c, justify="right")
+    m = pred.modes
+    for i in range(pred.latent_dim):
+        t.add_row(str(i), fmt(pred.theta[i]), fmt(m["strength"][i]), fmt(m["readability"][i]),
+                  "yes" if m["inactive"][i] else "no",
+                  Text("yes", style="red") if m["collapsed"][i] else "no",
+                  fmt(m["critical_beta2" if mh else "critical_beta"][i]),
+                  fmt(m["critical_eta_dec"][i]))
+    out.print(t)
+    k, d = int(np.sum(m["inactive"])), pred.latent_dim
+    nxt = pred.next_collapse()
+    sym = "β2" if mh else "β"
+    tail = f"; the next goes at {sym} = {nxt:.3g} (the pilot's features held)" if nxt else ""
+    out.print(f"{k} of {d} {'z2 ' if mh else ''}latent dimensions are predicted inactive after "
+              f"training{tail}.", highlight=False)
+
+
 def print_prediction(pred, data: dict) -> None:
+    if getattr(pred, "solver", "closed-form") == "pilot-linearisation":
+        print_nonlinear(pred, data)
+        return
     if getattr(pred, "solver", "closed-form") == "numerical" and (pred.levels or 2) != 2:
         print_hierarchy(out, pred, data, verdict(pred))
         return

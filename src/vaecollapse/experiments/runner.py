@@ -32,7 +32,7 @@ from typing import Any
 
 from vaecollapse.config import HYPERPARAMETERS
 from vaecollapse.errors import UserError
-from vaecollapse.experiments.claims import theory_agreement
+from vaecollapse.experiments.claims import PREDICTIONS, theory_agreement
 from vaecollapse.experiments.definition import Computed, FigureSpec, value_name
 from vaecollapse.experiments.registry import PROFILES, REGISTRY, Experiment, Variant
 from vaecollapse.experiments.significance import ALPHA, holm
@@ -40,6 +40,7 @@ from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
 from vaecollapse.files.lock import locked, remove_stale_temps
 from vaecollapse.files.records import read_json
 from vaecollapse.files.versioning import versioned
+from vaecollapse.runs.pilot import nonlinear_collapse
 from vaecollapse.runs.predicted import TheoryCache, predicted_collapse
 from vaecollapse.runs.rundir import RunDir
 from vaecollapse.runs.runtime import code_revision, versions
@@ -192,14 +193,19 @@ def run_experiment(name: str, profile: str, out: str | Path, *, draw: Drawer,
                         f"{failed[0]['error']}")
     run_dirs = d.run_dirs(rows)
     records = [_record(run_dirs[r.name], r) for r in runs]
+    epochs = exp.options(profile).get("epochs", 0)
     for rec in records:
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
+        rec["predicted_nonlinear"] = (
+            nonlinear_collapse(rec["options"], cache)
+            if rec["options"].get("backbone", "mlp") != "linear" and epochs >= exp.decide_epochs
+            else None)
     specs, claims = exp.analysis(exp, profile, records, cache)
     figures = [draw(spec, d.path) for spec in specs]
-    agreement = theory_agreement(exp, records)
-    if agreement is not None:
-        claims.append(agreement)
-    epochs = exp.options(profile).get("epochs", 0)
+    for kind in PREDICTIONS:
+        agreement = theory_agreement(exp, records, kind)
+        if agreement is not None:
+            claims.append(agreement)
     if epochs < exp.decide_epochs:
         claims = [{**c, "holds": None, "evidence": c["evidence"] + f" — {epochs} epochs are too "
                    f"few to decide (at least {exp.decide_epochs} needed)"} for c in claims]
@@ -285,7 +291,7 @@ def _record(run_dir: Path, v: Variant) -> dict:
 
 def _write_csv(path: Path, records: list[dict]) -> None:
     cols = ["run", "series", "values", "seed", "level", "latent_dim", "n_collapsed", "predicted",
-            "predicted_kind", "kl_total", "nll", "active_units", "active_modes",
+            "predicted_kind", "predicted_nonlinear", "kl_total", "nll", "active_units", "active_modes",
             "active_units_kl_fraction"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

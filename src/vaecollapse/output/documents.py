@@ -78,6 +78,8 @@ def mode_rows(pred: Prediction) -> list[dict[str, Any]]:
     keys = MHVAE_MODE_KEYS if pred.model.hierarchical else VAE_MODE_KEYS
     if getattr(pred, "levels", None):  # numerical hierarchy: every level's columns too
         keys = keys + tuple(k for k in pred.modes if k not in keys and k != "latent_index")
+    if getattr(pred, "solver", "") == "pilot-linearisation":  # the non-linear theory's own
+        keys = keys + ("inactive", "strength", "readability")
     columns = {"theta": pred.theta, **pred.modes}
     rows = []
     for i in range(pred.latent_dim):
@@ -98,7 +100,8 @@ def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]
         "theorem": pred.theorem,
         "data": data,
         "hyperparameters": pred.hyperparameters,
-        "theta_scale": pred.model.theta_scale,
+        "theta_scale": ("variance" if getattr(pred, "solver", "") == "pilot-linearisation"
+                        else pred.model.theta_scale),
         "modes": mode_rows(pred),
         "n_collapsed": pred.n_collapsed,
         "next_collapse": None if nxt is None else {"parameter": pred.critical_parameter,
@@ -108,6 +111,7 @@ def prediction_to_dict(pred: Prediction, data: dict[str, Any]) -> dict[str, Any]
         "bounded": getattr(pred, "bounded", True),
         **({"levels": pred.levels, "critical": pred.critical_parameter, "notes": pred.notes}
            if getattr(pred, "levels", None) else {}),
+        **({"notes": pred.notes} if getattr(pred, "solver", "") == "pilot-linearisation" else {}),
     }))
 
 
@@ -142,11 +146,15 @@ def unbounded_to_dict(hyperparameters: dict[str, Any], reason: str,
 # ------------------------------------------------------------------------------ advise
 
 
-def train_line(model: str, data: str, latent_dim: int, hp: dict, backbone: str = "linear") -> str:
+def train_line(model: str, data: str, latent_dim: int, hp: dict, backbone: str = "linear",
+               options: dict[str, Any] | None = None) -> str:
     """A `vaecollapse train` command for these hyperparameters (one --sigma: train takes a
-    single fixed std)."""
+    single fixed std) and any further `train` ``options`` by name (e.g. hidden, epochs)."""
     args = ["vaecollapse", "train", "--model", model, "--backbone", backbone, "--data", data,
             "--latent-dim", str(latent_dim)]
+    for k, v in (options or {}).items():
+        if v is not None:
+            args += ["--" + k.replace("_", "-"), f"{v:.6g}" if isinstance(v, float) else str(v)]
     names = (("beta1", "beta2", "eta_enc", "eta_dec", "sigma1", "sigma2")
              if Family.parse(model).hierarchical else ("beta", "eta_enc", "eta_dec", "sigma"))
     for k in names:
@@ -162,7 +170,8 @@ def train_line(model: str, data: str, latent_dim: int, hp: dict, backbone: str =
     return " ".join(shlex.quote(a) for a in args)
 
 
-def recommendation_to_dict(advice: Advice, data: str, backbone: str) -> dict[str, Any]:
+def recommendation_to_dict(advice: Advice, data: str, backbone: str,
+                           train_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recommendation as the advise document holds it, with the `vaecollapse train` line
     that trains it (``train``; null without a recommendation) and, when no lever has a finite
     threshold, ``why``."""
@@ -172,14 +181,16 @@ def recommendation_to_dict(advice: Advice, data: str, backbone: str) -> dict[str
         "margin": rec.margin, "active_modes": rec.active_modes,
         "active_modes_now": rec.active_modes_now, "hyperparameters": rec.hyperparameters,
         "train": (None if rec.hyperparameters is None else
-                  train_line(advice.model, data, advice.latent_dim, rec.hyperparameters, backbone)),
+                  train_line(advice.model, data, advice.latent_dim, rec.hyperparameters, backbone,
+                             train_options)),
         "null_reasons": rec.null_reasons}
     if rec.why is not None:
         out["why"] = rec.why
     return out
 
 
-def advice_to_dict(advice: Advice, data: str = "DATA", backbone: str = "linear") -> dict[str, Any]:
+def advice_to_dict(advice: Advice, data: str = "DATA", backbone: str = "linear",
+                   train_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``advise --json`` document: model, keep, the four levers (null where absent), the
     limiting mode and the recommendation (whose ``null_reasons`` say why a lever is null), after
     the version keys (schemas/advise.schema.json)."""
@@ -187,5 +198,5 @@ def advice_to_dict(advice: Advice, data: str = "DATA", backbone: str = "linear")
     for name in LEVERS:
         out[name] = advice.levers[name].value
     out["limiting_mode"] = advice.limiting_mode
-    out["recommendation"] = recommendation_to_dict(advice, data, backbone)
+    out["recommendation"] = recommendation_to_dict(advice, data, backbone, train_options)
     return out
