@@ -47,22 +47,32 @@ def _centred(a: np.ndarray, centre: bool) -> np.ndarray:
     return a - a.mean(0) if centre else a
 
 
-def basis(a: np.ndarray, rcond: float | None = None) -> np.ndarray:
-    """An orthonormal basis (n × k) of the span of the columns of ``a`` (n × F): a pseudo-inverse
-    square root of aᵀa, dropping directions below ``rcond`` × the largest eigenvalue (dead units,
-    always-zero pixels; default :func:`~vaecollapse.theory.stats.default_rcond`)."""
+def _gram_eig(a: np.ndarray, rcond: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The eigenpairs of aᵀa above ``rcond`` × its largest eigenvalue (dead units, always-zero
+    pixels dropped; default :func:`~vaecollapse.theory.stats.default_rcond`)."""
     values, vectors = eigh(a.T @ a)
     rc = default_rcond(a.shape[1]) if rcond is None else rcond
     keep = values > rc * max(values.max(), 0.0)
-    return a @ (vectors[:, keep] / np.sqrt(values[keep]))
+    return values[keep], vectors[:, keep]
+
+
+def basis(a: np.ndarray, rcond: float | None = None) -> np.ndarray:
+    """An orthonormal basis (n × k) of the span of the columns of ``a`` (n × F): a pseudo-inverse
+    square root of aᵀa (:func:`_gram_eig`)."""
+    values, vectors = _gram_eig(a, rcond)
+    return a @ (vectors / np.sqrt(values))
 
 
 def projected_spectrum(r: np.ndarray, phi: np.ndarray, *, centre: bool,
                        rcond: float | None = None) -> np.ndarray:
     """Eigenvalues, descending, of the second moment of ``r``'s least-squares projection on the
-    span of ``phi`` (rows: data points; centred when ``centre``): eig Cov(P_φ r)."""
+    span of ``phi`` (rows: data points; centred when ``centre``): eig Cov(P_φ r) = the squared
+    singular values of Qᵀr / n for an orthonormal basis Q of span φ, computed as
+    Λ^{-1/2} Vᵀ (φᵀ r) from φᵀφ = V Λ Vᵀ without forming Q (n × F)."""
     r, phi = _centred(r, centre), _centred(phi, centre)
-    s = np.linalg.svd(basis(phi, rcond).T @ r, compute_uv=False)
+    values, vectors = _gram_eig(phi, rcond)
+    coordinates = (vectors.T @ (phi.T @ r)) / np.sqrt(values)[:, None]
+    s = np.linalg.svd(coordinates, compute_uv=False)
     return np.sort(s**2 / r.shape[0])[::-1]
 
 

@@ -1,6 +1,7 @@
 """The registry: every experiment of `vaecollapse reproduce`, by topic — the paper's results
 (:mod:`~.paper_results`), the remedies (:mod:`~.remedy_experiments`) and the linear hierarchies
-of the numerical theory (:mod:`~.hierarchy_experiments`); their shared settings in
+of the numerical theory (:mod:`~.hierarchy_experiments`) and the non-linear theory beyond the
+paper (:mod:`~.nonlinear_experiments`); their shared settings in
 :mod:`~.shared_settings`.
 
 Each :class:`~vaecollapse.experiments.definition.Experiment` names its data and model (shared `train`
@@ -15,6 +16,7 @@ from __future__ import annotations
 from vaecollapse.experiments.checks import check_experiment
 from vaecollapse.experiments.definition import PROFILES, SEEDS, Experiment, Series, Variant
 from vaecollapse.experiments.registry.hierarchy_experiments import HIERARCHY_EXPERIMENTS
+from vaecollapse.experiments.registry.nonlinear_experiments import NONLINEAR_EXPERIMENTS
 from vaecollapse.experiments.registry.paper_results import PAPER_RESULTS
 from vaecollapse.experiments.registry.remedy_experiments import REMEDY_EXPERIMENTS
 
@@ -33,5 +35,6 @@ def build_registry(experiments: list[Experiment]) -> dict[str, Experiment]:
     return registry
 
 
-EXPERIMENTS: list[Experiment] = [*PAPER_RESULTS, *REMEDY_EXPERIMENTS, *HIERARCHY_EXPERIMENTS]
+EXPERIMENTS: list[Experiment] = [*PAPER_RESULTS, *REMEDY_EXPERIMENTS, *HIERARCHY_EXPERIMENTS,
+                                 *NONLINEAR_EXPERIMENTS]
 REGISTRY: dict[str, Experiment] = build_registry(EXPERIMENTS)
