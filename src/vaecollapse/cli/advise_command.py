@@ -13,7 +13,20 @@ from rich.text import Text
 from vaecollapse.cli.core import app, out, user_errors
 from vaecollapse.cli.inputs import check_model, hyperparameters, theory_statistics
 from vaecollapse.cli.prediction_tables import fmt
-from vaecollapse.cli.shared_options import BETA1_HELP, BETA2_HELP, BETA_HELP, Data, Model
+from vaecollapse.cli.shared_options import (
+    BETA1_HELP,
+    BETA2_HELP,
+    BETA_HELP,
+    Data,
+    Model,
+    PilotBackbone,
+    PilotBatchSize,
+    PilotClip,
+    PilotEpochs,
+    PilotHidden,
+    PilotLr,
+    PilotSeed,
+)
 from vaecollapse.errors import UserError
 
 
@@ -38,17 +51,13 @@ def advise_command(
     margin: Annotated[float, typer.Option(
         help="The recommendation sits this fraction inside the threshold (β = margin × max_beta, "
         "β1 = min_beta1 / margin).")] = 0.9,
-    backbone: Annotated[str, typer.Option(
-        help="linear | mlp | cnn | resnet18: linear advises from the closed forms; the others "
-        "from the non-linear theory (each β judged by its own pilot of the training the options "
-        "below describe; docs/nonlinear-theory.md). Written into the train line.")] = "linear",
-    hidden: Annotated[str, typer.Option(help="Non-linear backbones: MLP hidden sizes.")] = "256",
-    epochs: Annotated[int, typer.Option(help="Non-linear backbones: the training's epochs.")] = 20,
-    lr: Annotated[float, typer.Option(help="Non-linear backbones: Adam learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(help="Non-linear backbones: batch size.")] = 128,
-    clip: Annotated[float | None, typer.Option(
-        help="Non-linear backbones: gradient-norm clipping threshold.")] = None,
-    seed: Annotated[int, typer.Option(help="Non-linear backbones: the training's seed.")] = 0,
+    backbone: PilotBackbone = "linear",
+    hidden: PilotHidden = "256",
+    epochs: PilotEpochs = 20,
+    lr: PilotLr = 1e-3,
+    batch_size: PilotBatchSize = 128,
+    clip: PilotClip = None,
+    seed: PilotSeed = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the advice as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Write the phase diagram PNG (uncollapsed modes over β × η_dec, MHVAE β1 × β2, with "

@@ -19,7 +19,20 @@ from vaecollapse.cli.inputs import (
     theory_statistics,
 )
 from vaecollapse.cli.prediction_tables import print_prediction, print_sweep
-from vaecollapse.cli.shared_options import Beta, Beta1, Beta2, Data, Model
+from vaecollapse.cli.shared_options import (
+    Beta,
+    Beta1,
+    Beta2,
+    Data,
+    Model,
+    PilotBackbone,
+    PilotBatchSize,
+    PilotClip,
+    PilotEpochs,
+    PilotHidden,
+    PilotLr,
+    PilotSeed,
+)
 from vaecollapse.errors import UnboundedError, UserError
 from vaecollapse.family import Family
 
@@ -120,21 +133,13 @@ def predict_command(
         help="Phase diagram over one hyperparameter: PARAM=START:STOP:COUNT[:log] or "
         "PARAM=V1,V2,… with PARAM one of beta, eta_dec, eta_enc (VAE/CVAE), beta1, beta2, "
         "eta_dec, eta_enc (MHVAE).")] = None,
-    backbone: Annotated[str, typer.Option(
-        help="linear | mlp | cnn | resnet18: linear is the closed form; the others the "
-        "non-linear theory (docs/nonlinear-theory.md) — a pilot of the first 8% of the training "
-        "the options below describe, then the collapsed-point instability in its "
-        "features.")] = "linear",
-    hidden: Annotated[str, typer.Option(help="Non-linear backbones: MLP hidden sizes.")] = "256",
-    epochs: Annotated[int, typer.Option(**lim.option(lim.EPOCHS),
-        help="Non-linear backbones: the training's epochs (the pilot runs 8% of them).")] = 20,
-    lr: Annotated[float, typer.Option(help="Non-linear backbones: Adam learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(**lim.option(lim.BATCH_SIZE),
-        help="Non-linear backbones: batch size.")] = 128,
-    clip: Annotated[float | None, typer.Option(
-        help="Non-linear backbones: gradient-norm clipping threshold.")] = None,
-    seed: Annotated[int, typer.Option(**lim.option(lim.SEED),
-        help="Non-linear backbones: the training's seed (the pilot's).")] = 0,
+    backbone: PilotBackbone = "linear",
+    hidden: PilotHidden = "256",
+    epochs: PilotEpochs = 20,
+    lr: PilotLr = 1e-3,
+    batch_size: PilotBatchSize = 128,
+    clip: PilotClip = None,
+    seed: PilotSeed = 0,
 ):
     """Predict which latent dimensions of a VAE / CVAE / MHVAE collapse, without training: the
     closed forms for linear models (and at which β (β2) or η_dec the next one goes), the

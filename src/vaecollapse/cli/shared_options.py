@@ -46,3 +46,22 @@ Sigmas = Annotated[str | None, typer.Option(
 Inference = Annotated[str | None, typer.Option(
     help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded from x: "
     "the paper's 'separate maps'). \\[default: markov]")]
+
+# The training a non-linear prediction pilots (`predict` and `advise` with --backbone mlp|cnn):
+# the options of `train` that shape the run.
+PilotBackbone = Annotated[str, typer.Option(
+    "--backbone",
+    help="linear | mlp | cnn | resnet18: linear is the closed form; the others the non-linear "
+    "theory (docs/nonlinear-theory.md) — a pilot of the first 8% of the training the options "
+    "below describe, then the collapsed-point instability in its features.")]
+PilotHidden = Annotated[str, typer.Option("--hidden", help="Non-linear backbones: MLP hidden sizes.")]
+PilotEpochs = Annotated[int, typer.Option(
+    "--epochs", **lim.option(lim.EPOCHS),
+    help="Non-linear backbones: the training's epochs (the pilot runs 8% of them).")]
+PilotLr = Annotated[float, typer.Option("--lr", help="Non-linear backbones: Adam learning rate.")]
+PilotBatchSize = Annotated[int, typer.Option(
+    "--batch-size", **lim.option(lim.BATCH_SIZE), help="Non-linear backbones: batch size.")]
+PilotClip = Annotated[float | None, typer.Option(
+    "--clip", help="Non-linear backbones: gradient-norm clipping threshold.")]
+PilotSeed = Annotated[int, typer.Option(
+    "--seed", **lim.option(lim.SEED), help="Non-linear backbones: the training's seed (the pilot's).")]
