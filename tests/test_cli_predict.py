@@ -129,7 +129,7 @@ def test_sweep_table_json_and_png(tmp_path, paired_npz):
     (["--model", "mhvae", "--beta1", "2"], "unbounded below"),
     (["--model", "mhvae", "--latent-dims", "2,4"], "non-increasing"),
     (["--levels", "3"], "apply to the MHVAE"),
-    (["--model", "mhvae", "--levels", "7"], "levels must be"),
+    (["--model", "mhvae", "--levels", "7"], "'--levels'"),
     (["--model", "mhvae", "--sigmas", "x"], "numbers or 'learn'"),
     (["--model", "mhvae", "--inference", "tree"], "markov or ladder"),
     (["--model", "mhvae", "--sigma1", "0.5", "--beta", "2"], "MHVAE takes --beta1"),

@@ -23,7 +23,13 @@ from vaecollapse.cli.shared_options import (
     Beta,
     Beta1,
     Beta2,
+    Betas,
     Data,
+    EtaDec,
+    EtaEnc,
+    Inference,
+    LatentDims,
+    Levels,
     Model,
     PilotBackbone,
     PilotBatchSize,
@@ -32,6 +38,7 @@ from vaecollapse.cli.shared_options import (
     PilotHidden,
     PilotLr,
     PilotSeed,
+    Sigmas,
 )
 from vaecollapse.errors import UnboundedError, UserError
 from vaecollapse.family import Family
@@ -86,10 +93,8 @@ def predict_command(
     beta: Beta = None,
     beta1: Beta1 = None,
     beta2: Beta2 = None,
-    eta_enc: Annotated[float, typer.Option(
-        **lim.option(lim.WEIGHT), help="Prior std η_enc: p(z) = N(0, η_enc² I).")] = 1.0,
-    eta_dec: Annotated[float, typer.Option(
-        **lim.option(lim.WEIGHT), help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")] = 1.0,
+    eta_enc: EtaEnc = 1.0,
+    eta_dec: EtaDec = 1.0,
     sigma: Annotated[str | None, typer.Option(
         help="Fixed (unlearnable) encoder std: one value or one per latent dimension, "
         "comma-separated. Absent: learnable Σ.")] = None,
@@ -99,21 +104,11 @@ def predict_command(
         "theory).")] = None,
     sigma2: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="MHVAE fixed z2 encoder std (Theorem 5). Absent: learnable Σ2 (Theorem 3).")] = None,
-    levels: Annotated[int | None, typer.Option(
-        help="MHVAE latent levels L = 1…5 (numerical theory unless L = 2 with --sigma1). "
-        "\\[default: 2]")] = None,
-    betas: Annotated[str | None, typer.Option(
-        help="MHVAE per-level KL weights b1,…,bL (one value: all levels; --beta1/--beta2 "
-        "override).")] = None,
-    latent_dims: Annotated[str | None, typer.Option(
-        help="MHVAE per-level latent sizes d1,…,dL, non-increasing. \\[default: --latent-dim "
-        "everywhere]")] = None,
-    sigmas: Annotated[str | None, typer.Option(
-        help="MHVAE per-level encoder stds, comma-separated: a number fixes Σ_l, 'learn' makes "
-        "it learnable. \\[default: all learnable]")] = None,
-    inference: Annotated[str | None, typer.Option(
-        help="MHVAE inference: markov (x → z1 → z2 → …) or ladder (every level also encoded "
-        "from x). \\[default: markov]")] = None,
+    levels: Levels = None,
+    betas: Betas = None,
+    latent_dims: LatentDims = None,
+    sigmas: Sigmas = None,
+    inference: Inference = None,
     critical: Annotated[str | None, typer.Option(
         metavar="PARAM",
         help="MHVAE numerical settings: the parameter of the critical column, beta<l> (l = 1…L) "

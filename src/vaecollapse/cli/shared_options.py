@@ -30,6 +30,10 @@ Data = Annotated[str, typer.Option(help=DATA_HELP)]
 Beta = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA_HELP)]
 Beta1 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA1_HELP)]
 Beta2 = Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT), help=BETA2_HELP)]
+EtaEnc = Annotated[float, typer.Option(
+    **lim.option(lim.WEIGHT), help="Prior std η_enc: p(z) = N(0, η_enc² I).")]
+EtaDec = Annotated[float, typer.Option(
+    **lim.option(lim.WEIGHT), help="Decoder std η_dec: p(x|z) = N(μ, η_dec² I).")]
 
 # The hierarchy (MHVAE) of `predict` and `train`: levels, per-level values, inference.
 Levels = Annotated[int | None, typer.Option(

@@ -18,6 +18,8 @@ from vaecollapse.cli.shared_options import (
     Beta2,
     Betas,
     Data,
+    EtaDec,
+    EtaEnc,
     Inference,
     LatentDims,
     Levels,
@@ -41,10 +43,8 @@ def train_command(
     beta: Beta = None,
     beta1: Beta1 = None,
     beta2: Beta2 = None,
-    eta_enc: Annotated[float, typer.Option(
-        **lim.option(lim.WEIGHT), help="Prior std η_enc.")] = 1.0,
-    eta_dec: Annotated[float, typer.Option(
-        **lim.option(lim.WEIGHT), help="Decoder std η_dec.")] = 1.0,
+    eta_enc: EtaEnc = 1.0,
+    eta_dec: EtaDec = 1.0,
     sigma: Annotated[float | None, typer.Option(**lim.option(lim.WEIGHT),
         help="Fixed encoder std (unlearnable Σ). Absent: learnable.")] = None,
     sigma1: Annotated[float | None, typer.Option(
