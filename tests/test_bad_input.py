@@ -3,7 +3,7 @@ state files, answers with exit code 2, exactly one `error:` line on stderr, noth
 (the input is rejected before any work or output) and no traceback.
 
 Run in-process through typer's CliRunner (the same `main` the console script calls), so 150+
-cases take seconds. README "Reliability" states the battery's size; `test_battery_size` keeps it
+cases take seconds. docs/reliability.md states the battery's size; `test_battery_size` keeps it
 honest.
 """
 
@@ -544,6 +544,8 @@ CASES: list[tuple[str, list[str], object, str | None]] = [
 def test_battery_size():
     assert len(CASES) >= 150
     assert len({c[0] for c in CASES}) == len(CASES)  # unique ids
+    page = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text(encoding="utf-8")
+    assert f"**{len(CASES)} bad inputs across every command**" in page
 
 
 @pytest.mark.parametrize("args,setup,needle", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
