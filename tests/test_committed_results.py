@@ -1,5 +1,5 @@
-"""The committed quick-profile results (docs/results/quick/) and what the README says of them:
-the README's verdict table is generated from them (scripts/readme_verdicts.py) and must agree;
+"""The committed quick-profile results (docs/results/quick/) and what the README and the docs say
+of them: their generated blocks (scripts/verdict_blocks.py) must agree with the files;
 the whole run's claims.json follows the published schema and carries Holm's view; every meta.json
 names the commit of the code that produced it."""
 
@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "quick"
 
 
-def test_readme_verdict_table_is_generated_from_the_committed_results():
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "readme_verdicts.py"), "--check"],
+def test_the_pages_blocks_are_generated_from_the_committed_results():
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "verdict_blocks.py"), "--check"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
 
@@ -46,3 +46,15 @@ def test_every_experiment_records_its_code_commit_and_figures():
             assert (path.parent / fig).is_file(), (path, fig)
         assert (path.parent / "results.csv").is_file()
     assert (RESULTS / "REPORT.md").is_file()
+
+
+def test_the_registry_quotes_the_measured_quick_times():
+    """`reproduce --list` and the registry's quick minutes are the committed run's wall times."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from verdict_blocks import measured_minutes
+
+    from vaecollapse.experiments.registry import REGISTRY
+
+    for path in sorted(RESULTS.glob("*/meta.json")):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        assert REGISTRY[meta["name"]].minutes["quick"] == round(measured_minutes(meta), 1), path

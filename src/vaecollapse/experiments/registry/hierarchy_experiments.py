@@ -45,7 +45,7 @@ HIERARCHY_EXPERIMENTS: list[Experiment] = [
                 Series(label="σ1 = 0.5", param="beta2", values=LEARNABLE_SIGMA1_BETA2,
                        options={"sigma1": 0.5})),
         quick=HIERARCHY_QUICK, paper=HIERARCHY_PAPER,
-        minutes={"quick": 6.0, "paper": 30},
+        minutes={"quick": 2.0, "paper": 30},
         note="β2 > β1 = 1 throughout: with Σ1 and Σ2 both learnable the loss is bounded iff "
              "β1 ≤ β2 (unbounded below for β1 > β2, a flat family of optima at equality), so "
              "the learnable arm is only defined above β1; Σ2 learnable in both arms"),
@@ -60,7 +60,7 @@ HIERARCHY_EXPERIMENTS: list[Experiment] = [
         base=HIERARCHY,
         series=tuple(_depth_series(inf, L) for inf in ("markov", "ladder") for L in DEPTHS),
         quick=HIERARCHY_QUICK, paper=HIERARCHY_PAPER,
-        minutes={"quick": 4.0, "paper": 60},
+        minutes={"quick": 2.6, "paper": 60},
         note="β_l = l (1, 2, 3, 4), σ_l = 0.5 fixed below the top level, the top Σ_L learnable, "
              "latent 10 per level: with every variance learnable everything above z1 collapses "
              "(docs/numerical-theory.md), a trivial answer"),

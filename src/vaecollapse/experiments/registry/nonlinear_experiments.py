@@ -35,7 +35,7 @@ NONLINEAR_EXPERIMENTS: list[Experiment] = [
                                     partial(advised_beta_nonlinear, keep=k, factor=factor)),))
             for k in (4, 8) for label, factor in (("advised β", 1.0), ("1.2 × advised β", 1.2))),
         quick={"epochs": 40, **EVAL_QUICK, "diagnostics_is_samples": 20}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 1.5, "paper": 30},
+        minutes={"quick": 0.8, "paper": 30},
         keep={"ReLU CVAE K = 4": 4, "ReLU CVAE K = 8": 8},
         note="advised β = 0.9 × the largest β whose own pilot keeps K modes (a bracket and "
              "bisection over pilots, runs/pilot.py advise_run); true β-ELBO weights"),
@@ -50,7 +50,7 @@ NONLINEAR_EXPERIMENTS: list[Experiment] = [
                 Series(label="η_dec (β = 0.15)", param="eta_dec", values=(0.4, 0.8, 1.6),
                        options={"beta": 0.15})),
         quick={"epochs": 30, **EVAL_QUICK}, paper={"epochs": 100, **EVAL_PAPER},
-        minutes={"quick": 1.5, "paper": 30},
+        minutes={"quick": 0.5, "paper": 30},
         note="settings chosen after the non-linear theory was fixed, to hold it out: digits "
              "0, 3, 6, hidden 32, latent 12, batch 64, clip 0.05, 30 epochs; true β-ELBO "
              "weights (no nominal β)"),
