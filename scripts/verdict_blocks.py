@@ -15,6 +15,7 @@ line (from benchmarks/setup-times.json, written by benchmarks/bench_setup.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections import Counter
@@ -56,6 +57,7 @@ def _count(claims: list[dict]) -> str:
     return f"{n[True]} hold, {n[False]} do not, {n[None]} undecided"
 
 
+@functools.cache  # every block reads the same files: once per run
 def _load(results: Path) -> list[dict]:
     path = results / "claims.json"
     if not path.is_file():
@@ -64,6 +66,7 @@ def _load(results: Path) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+@functools.cache
 def _metas(results: Path) -> dict[str, dict]:
     return {m.parent.name: json.loads(m.read_text(encoding="utf-8"))
             for m in sorted(results.glob("*/meta.json"))}
