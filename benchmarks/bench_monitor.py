@@ -46,7 +46,7 @@ from bench_train import BATCH, CLIP, HYPER, LATENT, LR, SPEC, fresh_model, loada
 from results import write_results
 
 from vaecollapse.data import load
-from vaecollapse.diagnostics.monitor import CollapseMonitor
+from vaecollapse.diagnostics.streaming import CollapseMonitor
 
 TARGET = 0.03
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from vaecollapse.data import load
-from vaecollapse.diagnostics.monitor import CollapseMonitor
+from vaecollapse.diagnostics.streaming import CollapseMonitor
 from vaecollapse.models import Posterior
 
 

@@ -497,11 +497,10 @@ def test_theory_comparison_none_without_closed_form():
 # ------------------------------------------------------------------------------ diagnose
 
 
-LEVEL_KEYS = {"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
-              "active_units_kl_fraction",
-              "collapsed_dims"}
-TOP_KEYS = {"vaecollapse_version", "schema_version", "levels", "mutual_information", "eps_delta",
-            "n_collapsed", "log_likelihood", "theory"}
+LEVEL_KEYS = {"name", "unit", "kl_per_dim", "kl_total", "active_units", "active_modes",
+              "active_units_kl_fraction", "collapsed_dims", "group_active", "near_deterministic"}
+TOP_KEYS = {"vaecollapse_version", "schema_version", "levels", "active_groups",
+            "mutual_information", "eps_delta", "n_collapsed", "log_likelihood", "theory"}
 
 
 @pytest.mark.parametrize("backbone", ["linear", "mlp"])

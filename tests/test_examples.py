@@ -78,3 +78,20 @@ def test_lightning_example_logs_collapse_metrics_to_csv(tmp_path):
     assert float(last["collapse/z/kl_total"]) == pytest.approx(ref["kl_total"], rel=1e-6)
     assert [float(last[f"collapse/z/kl_{i}"]) for i in range(8)] == pytest.approx(
         ref["kl_per_dim"], rel=1e-6, abs=1e-9)
+
+
+def test_conv_latents_example_counts_channels_as_diagnose_does():
+    """The convolutional example's per-channel record (streamed over validation batches) equals
+    diagnose on the whole validation set, with lists of length C = 8, not 8 × 7 × 7."""
+    import torch
+
+    from vaecollapse.diagnostics import diagnose
+
+    mod = load_example("conv_latents")
+    net, val, level = mod.main(epochs=2, n=600, n_val=300)
+    with torch.no_grad():
+        ref = diagnose(lambda xb, yb=None: net.posteriors(xb), val, is_samples=0)["levels"][0]
+    assert level["unit"] == ref["unit"] == "channel" and len(level["kl_per_dim"]) == 8
+    assert level["kl_per_dim"] == pytest.approx(ref["kl_per_dim"], rel=1e-6, abs=1e-9)
+    for key in ("collapsed_dims", "active_units", "active_modes", "near_deterministic"):
+        assert level[key] == ref[key], key

@@ -124,13 +124,13 @@ def test_real_outputs_validate_and_carry_the_versions(documents, name):
     for case, doc in documents[name].items():
         assert errors(name, doc) == [], case
         assert doc["vaecollapse_version"] == __version__
-        assert doc["schema_version"] == OUTPUT_SCHEMA_VERSION == 2
+        assert doc["schema_version"] == OUTPUT_SCHEMA_VERSION == 3
         assert list(doc)[:2] == ["vaecollapse_version", "schema_version"]
 
 
 def test_claims_validate_and_carry_the_versions(claims):
     assert errors("claims", claims) == []
-    assert claims and all(c["vaecollapse_version"] == __version__ and c["schema_version"] == 2
+    assert claims and all(c["vaecollapse_version"] == __version__ and c["schema_version"] == 3
                           for c in claims)
 
 

@@ -13,8 +13,8 @@ from torch.distributions import Normal, kl_divergence
 
 from vaecollapse.config import ModelConfig
 from vaecollapse.diagnostics import diagnose
-from vaecollapse.diagnostics.monitor import CollapseMonitor
 from vaecollapse.diagnostics.posteriors import evaluating, model_inputs
+from vaecollapse.diagnostics.streaming import CollapseMonitor
 from vaecollapse.integrations.scalars import collapse_scalars
 from vaecollapse.models import Posterior, build_model
 
@@ -218,7 +218,7 @@ def test_bad_arguments():
         CollapseMonitor(epsilon=0)
     with pytest.raises(ValueError, match="buffer_rows"):
         CollapseMonitor(buffer_rows=-1)
-    with pytest.raises(ValueError, match=r"\(n, d\)"):
+    with pytest.raises(ValueError, match=r"\(n, \*event\)"):
         CollapseMonitor().update([Posterior("z", torch.zeros(3), torch.zeros(3))])
 
 

@@ -48,8 +48,8 @@ from vaecollapse.runs.rundir import (
 )
 from vaecollapse.runs.train import TrainingDiverged, train
 
-CONTRACT = {"vaecollapse_version", "schema_version", "levels", "mutual_information", "eps_delta",
-            "n_collapsed", "log_likelihood", "theory"}
+CONTRACT = {"vaecollapse_version", "schema_version", "levels", "active_groups",
+            "mutual_information", "eps_delta", "n_collapsed", "log_likelihood", "theory"}
 METRIC_KEYS = {"epoch", "loss", "recon", "kl_total", "kl", "kl_per_dim", "active_units",
                "n_collapsed", "seconds"}
 RUN_FILES = {CONFIG, METRICS, CHECKPOINT, DIAGNOSTICS}

@@ -17,7 +17,7 @@ Modules, by what they hold:
 - :mod:`~vaecollapse.diagnostics.theory_comparison`: a trained linear model against its closed
   form;
 - :mod:`~vaecollapse.diagnostics.diagnosis`: :func:`diagnose`, all of them as one JSON document;
-- :mod:`~vaecollapse.diagnostics.monitor`: :class:`CollapseMonitor`, the per-level measures of
+- :mod:`~vaecollapse.diagnostics.streaming`: :class:`CollapseMonitor`, the per-level measures of
   ``diagnose`` streamed batch by batch inside a training loop.
 
 **User models.** Anything that maps a batch to a list of :class:`Posterior` works with
@@ -38,8 +38,8 @@ from vaecollapse.diagnostics.collapse import (
 from vaecollapse.diagnostics.diagnosis import diagnose
 from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
-from vaecollapse.diagnostics.monitor import CollapseMonitor
 from vaecollapse.diagnostics.posteriors import collect_posteriors
+from vaecollapse.diagnostics.streaming import CollapseMonitor
 from vaecollapse.diagnostics.theory_comparison import theory_comparison
 from vaecollapse.models.base import Posterior
 

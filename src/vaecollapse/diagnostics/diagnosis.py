@@ -17,12 +17,17 @@ import torch
 
 from vaecollapse.diagnostics.collapse import (
     DEFAULT_EPSILON,
+    DETERMINISTIC_FRACTION,
+    GROUP_THRESHOLD,
+    active_groups,
     active_modes,
     active_units,
     active_units_kl_fraction,
     default_eps_grid,
     eps_delta_collapse,
     level_record,
+    relative_logvar_max,
+    warn_near_deterministic,
 )
 from vaecollapse.diagnostics.information import mutual_information
 from vaecollapse.diagnostics.likelihood import exact_log_likelihood, importance_log_likelihood
@@ -41,19 +46,29 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
              is_samples: int = 1000, generator: torch.Generator | None = None,
              eps_grid: Sequence[float] | np.ndarray | None = None,
              theory_data: tuple | None = None,
+             group_threshold: float = GROUP_THRESHOLD,
+             deterministic_fraction: float = DETERMINISTIC_FRACTION,
              progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """All diagnostics of a model on data, as plain JSON-able values (the diagnostics contract,
     schemas/diagnose.schema.json, after "vaecollapse_version" and "schema_version")::
 
-        {"levels": [{"name", "kl_per_dim", "kl_total", "active_units", "active_modes",
-                     "active_units_kl_fraction", "collapsed_dims"}, ...],
+        {"levels": [{"name", "unit", "kl_per_dim", "kl_total", "active_units", "active_modes",
+                     "active_units_kl_fraction", "collapsed_dims", "group_active",
+                     "near_deterministic"}, ...],
+         "active_groups": {"threshold", "active", "groups"},
          "mutual_information", "eps_delta": {"delta", "eps", "collapsed_fraction"},
          "n_collapsed", "log_likelihood": {"estimate", "stderr", "samples", "exact"} | null,
          "theory": {...} | null}
 
-    Per level: KL_i averaged over samples, its sum, the active-unit measures, and the indices of
-    the dimensions (ε, δ)-collapsed at ``epsilon`` (default 1e-2). ``eps_delta``, ``n_collapsed``
-    and ``mutual_information`` refer to the last level (z2 for the MHVAE, as the paper plots).
+    Per level (its units: every element, or the channels of ``unit="channel"`` posteriors of
+    shape (n, C, H, W), :class:`~vaecollapse.models.base.Posterior`): KL_u averaged over samples,
+    its sum, the active-unit measures, the indices of the units (ε, δ)-collapsed at ``epsilon``
+    (default 1e-2), NVAE's ``group_active`` (mean KL of the level > ``group_threshold``, default
+    0.1 nats; ``active_groups`` counts them) and the ``near_deterministic`` units, whose posterior
+    std stays below ``deterministic_fraction`` × the prior's on all the data (a
+    :class:`~vaecollapse.diagnostics.collapse.NearDeterministicWarning` names them).
+    ``eps_delta``, ``n_collapsed`` and ``mutual_information`` refer to the last level (z2 for
+    the MHVAE, as the paper plots).
     ``is_samples`` = 0 skips the likelihood. ``model`` may also be a posterior callable (user
     model): the likelihood and theory entries are then null. Noise comes from ``generator``
     (default: a fresh generator seeded 0, so repeated calls agree). ``theory_data`` = (x, y):
@@ -73,16 +88,22 @@ def diagnose(model, x, y=None, *, epsilon: float | None = None, delta: float = 0
     posts = collect_posteriors(model, x, y, generator=generator)
     levels = []
     for post in posts:
-        kl = as_float64(post).kl()
+        kl = as_float64(post).unit_kl()
         _, mask = eps_delta_collapse(kl, np.array([epsilon]), delta)
-        levels.append(level_record(post.name, kl.mean(0), active_units(post), active_modes(post),
-                                   active_units_kl_fraction(kl), mask[0]))
+        levels.append(level_record(
+            post.name, kl.mean(0), active_units(post), active_modes(post),
+            active_units_kl_fraction(kl), mask[0], unit=post.unit,
+            rel_logvar_max=relative_logvar_max(post), group_threshold=group_threshold,
+            deterministic_fraction=deterministic_fraction))
+    warn_near_deterministic(levels, deterministic_fraction)
     last = posts[-1]
     if progress:
         progress("mutual information", n, n)
-    frac, _ = eps_delta_collapse(as_float64(last).kl(), eps_grid, delta)
+    frac, _ = eps_delta_collapse(as_float64(last).unit_kl(), eps_grid, delta)
     result: dict[str, Any] = versioned({
         "levels": levels,
+        "active_groups": {"threshold": float(group_threshold), "active": active_groups(levels),
+                          "groups": len(levels)},
         "mutual_information": _to_float(mutual_information(last, generator=generator)),
         "eps_delta": {"delta": float(delta), "eps": [float(e) for e in eps_grid],
                       "collapsed_fraction": [float(f) for f in frac]},

@@ -35,8 +35,9 @@ def mutual_information(post: Posterior, *, generator: torch.Generator | None = N
     products per chunk of rows j (at most ``MI_CHUNK_ELEMENTS / N`` rows at a time).
     """
     keep = torch.from_numpy(evaluation_index(post.mean.shape[0], max_points)).to(post.mean.device)
-    mu = post.mean.detach()[keep].to(torch.float64)
-    logvar = torch.as_tensor(post.logvar).detach().expand_as(post.mean)[keep].to(torch.float64)
+    mu = post.mean.detach()[keep].to(torch.float64).flatten(1)  # z's whole event, (N, d)
+    logvar = (torch.as_tensor(post.logvar).detach().expand_as(post.mean)[keep]
+              .to(torch.float64).flatten(1))
     n, d = mu.shape
     if n == 0:
         raise ValueError("mutual_information needs at least one point")

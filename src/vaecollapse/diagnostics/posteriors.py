@@ -6,7 +6,7 @@ tensors). A model is anything that yields per-level :class:`~vaecollapse.models.
 lists for a batch: an object with ``posteriors(x, y, generator)`` (the package's models) or a
 plain callable ``fn(x_batch, y_batch) -> list[Posterior]`` (the user-model protocol).
 :func:`collect_posteriors` runs it over the data in chunks, so memory stays bounded for any
-number of points, and concatenates the (n_b, d) parameters to (n, d).
+number of points, and concatenates the (n_b, *event) parameters to (n, *event).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def collect_posteriors(model_or_fn, x, y=None, *, batch_size: int = 1024,
     ``model_or_fn`` is a model with ``posteriors(x, y, generator) -> list[Posterior]`` or any
     callable ``fn(x_batch, y_batch) -> list[Posterior]`` (the user-model protocol). Runs under
     ``torch.no_grad()`` (and eval mode for modules); per level, the means and log-variances
-    (n_b, d) are concatenated to (n, d), and so are per-sample prior parameters (e.g. the MHVAE's
+    (n_b, *event) are concatenated to (n, *event), and so are per-sample prior parameters (e.g. the MHVAE's
     p(z1|z2) mean); scalar / shared priors are kept as they are.
     """
     x, y = model_inputs(model_or_fn, x, y)
@@ -132,16 +132,16 @@ def collect_posteriors(model_or_fn, x, y=None, *, batch_size: int = 1024,
         out.append(Posterior(
             parts[0].name, torch.cat(means), torch.cat([p.logvar.detach() for p in parts]),
             _concat_prior([p.prior_mean for p in parts], means),
-            _concat_prior([p.prior_logvar for p in parts], means)))
+            _concat_prior([p.prior_logvar for p in parts], means), parts[0].unit))
     return out
 
 
 def as_float64(post: Posterior) -> Posterior:
     """A detached float64 copy of a posterior (on its device), prior parameters included;
-    ``as_float64(post).kl()`` is the per-sample, per-dimension KL_i(x) (n, d) in float64 whatever
+    ``as_float64(post).unit_kl()`` is the per-sample, per-unit KL_u(x) (n, U) in float64 whatever
     the model's dtype (so half-precision models get exact diagnostics)."""
     def f64(v):
         return v.detach().to(torch.float64) if isinstance(v, Tensor) else v
 
     return Posterior(post.name, f64(post.mean), f64(torch.as_tensor(post.logvar)),
-                     f64(post.prior_mean), f64(post.prior_logvar))
+                     f64(post.prior_mean), f64(post.prior_logvar), post.unit)

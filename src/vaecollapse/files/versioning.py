@@ -15,7 +15,10 @@ from vaecollapse import __version__
 
 #: Version of the JSON output contracts (all documents share one number).
 #: 2: claims carry role and p (and a whole run's claims.json holm_p, holds_holm)
-OUTPUT_SCHEMA_VERSION = 2
+#: 3: diagnose's levels carry unit, group_active and near_deterministic, active_modes may be null
+#:    (a level of more than 2048 units), and the document has active_groups; the other
+#:    documents are unchanged (a claims reader takes 2 and 3 alike)
+OUTPUT_SCHEMA_VERSION = 3
 
 
 def versioned(document: dict[str, Any]) -> dict[str, Any]:

@@ -32,22 +32,57 @@ from vaecollapse.models.kl import kl_diagonal_gaussian
 LOG_2PI = math.log(2 * math.pi)
 
 
+UNITS = ("dim", "channel")
+
+
 @dataclass
 class Posterior:
-    """q = N(mean, exp(logvar)) of one latent level for a batch (n, d), and its prior
-    N(prior_mean, exp(prior_logvar)) (numbers or tensors broadcastable to (n, d))."""
+    """q = N(mean, exp(logvar)) of one latent level for a batch, and its prior
+    N(prior_mean, exp(prior_logvar)) (numbers or tensors broadcastable to ``mean``).
+
+    ``mean`` has shape (n, *event): (n, d) for a flat latent, (n, C, H, W) for a convolutional
+    one. ``unit`` says what the collapse measures count: ``"dim"`` (default) — every element of
+    the event is a unit, U = prod(event); ``"channel"`` — axis 1 is the unit, U = C, and a unit's
+    KL sums over the remaining P = prod(event[1:]) positions,
+    KL_c(x) = Σ_p KL(q(z_cp|x) ‖ p(z_cp))."""
 
     name: str
     mean: Tensor
     logvar: Tensor
     prior_mean: Tensor | float = 0.0
     prior_logvar: Tensor | float = 0.0
+    unit: str = "dim"
+
+    def __post_init__(self):
+        if self.unit not in UNITS:
+            raise ValueError(f"level {self.name!r}: unit must be one of {UNITS}, got {self.unit!r}")
+        if getattr(self.mean, "ndim", 2) < 2:
+            raise ValueError(f"level {self.name!r}: the posterior mean must have shape (n, *event), "
+                             f"got {tuple(self.mean.shape)}")
+
+    @property
+    def units(self) -> int:
+        """U, the number of units: prod(event) for ``unit="dim"``, the channels C for
+        ``unit="channel"``."""
+        return self.mean.shape[1] if self.unit == "channel" else math.prod(self.mean.shape[1:])
 
     def kl(self) -> Tensor:
-        """Per-sample, per-dimension KL(q ‖ prior), shape (n, d):
+        """Per-sample, per-element KL(q ‖ prior), the shape of ``mean`` ((n, d) for a flat level):
         ½[(s² + (μ − m)²)/v − 1 − log(s²/v)] with v = exp(prior_logvar)
         (:func:`~vaecollapse.models.kl.kl_diagonal_gaussian`)."""
         return kl_diagonal_gaussian(self.mean, self.logvar, self.prior_mean, self.prior_logvar)
+
+    def unit_kl(self) -> Tensor:
+        """Per-sample, per-unit KL, shape (n, U): :meth:`kl` itself for a flat level, flattened for
+        ``unit="dim"``, summed over the positions of each channel for ``unit="channel"``."""
+        return self.units_of(self.kl()).sum(-1)
+
+    def units_of(self, t: Tensor) -> Tensor:
+        """A tensor shaped like ``mean`` (or broadcastable to it) as (n, U, P): rows, units,
+        positions of a unit (P = 1 for ``unit="dim"``)."""
+        t = t.expand_as(self.mean) if t.shape != self.mean.shape else t
+        n = t.shape[0]
+        return t.reshape(n, self.mean.shape[1], -1) if self.unit == "channel" else t.reshape(n, -1, 1)
 
 
 @dataclass
