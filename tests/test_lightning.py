@@ -146,3 +146,45 @@ def test_bad_arguments():
         CollapseMonitorCallback(every_n_epochs=0)
     with pytest.raises(ValueError, match="warn_above"):
         CollapseMonitorCallback(warn_above=-1)
+
+
+class Quantised(Tiny):
+    """Tiny with a fixed 2-level quantiser: code = argmin distance of the encoder's 2-d output
+    to each level's 5 fixed code vectors."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.register_buffer("codes", torch.randn(2, 5, 2, generator=g) * 2)
+
+    def code_indices(self, batch):
+        h = self.enc(self.frozen(batch[0]))[:, :4].reshape(-1, 2, 2)  # (n, level, 2)
+        return torch.cdist(h.transpose(0, 1), self.codes).argmin(-1).T  # (n, level)
+
+
+def test_codebook_callback_logs_epoch_level_usage(tmp_path):
+    """The codebook callback logs, per level, the perplexity and dead codes of the whole
+    validation set's code frequencies (counted here independently with bincount)."""
+    from vaecollapse.integrations.lightning import CodebookMonitorCallback
+
+    module = Quantised()
+    cb = CodebookMonitorCallback(num_codes=5, levels=2)
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, callbacks=[cb],
+                         logger=pl.loggers.CSVLogger(str(tmp_path)), enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    val = data(45, 1)
+    trainer.fit(module, data(70, 0), val)
+    with open(f"{trainer.logger.log_dir}/metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("codebook/0/perplexity")]
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    module.eval()
+    with torch.no_grad():
+        idx = module.code_indices((val.dataset.tensors[0],))
+    for level in range(2):
+        counts = torch.bincount(idx[:, level], minlength=5).double()
+        p = counts[counts > 0] / counts.sum()
+        assert float(rows[-1][f"codebook/{level}/perplexity"]) == pytest.approx(
+            float(torch.exp(-(p * p.log()).sum())), rel=1e-6)  # logged as float32
+        assert float(rows[-1][f"codebook/{level}/dead_codes"]) == int((counts == 0).sum())
+    with pytest.raises(AttributeError, match="code_indices"):
+        fit(Tiny(), CodebookMonitorCallback(num_codes=5), 1, tmp_path / "b")
