@@ -71,6 +71,17 @@ class _EpochMonitorCallback(pl.Callback):
     def _after(self, trainer) -> None:
         """Anything to do with ``last`` once it is logged (the collapse warning)."""
 
+    def _call(self, fn, arg: str, method: str, pl_module, batch, returns: str):
+        """``fn(pl_module, batch)`` when the user gave ``fn`` (the constructor's ``arg``), else
+        ``pl_module.<method>(batch)``; a clear error when neither exists."""
+        if fn is not None:
+            return fn(pl_module, batch)
+        if callable(getattr(pl_module, method, None)):
+            return getattr(pl_module, method)(batch)
+        raise AttributeError(
+            f"{type(pl_module).__name__} has no {method}(batch) method: define one returning "
+            f"{returns}, or pass {type(self).__name__}({arg}=fn) with fn(pl_module, batch)")
+
     # ---------------------------------------------------------------------------- helpers
 
     def _due(self, trainer) -> bool:
@@ -165,14 +176,8 @@ class CollapseMonitorCallback(_EpochMonitorCallback):
         self._warned = False
 
     def _measure(self, pl_module, batch) -> Sequence[Posterior]:
-        if self.posteriors is not None:
-            return self.posteriors(pl_module, batch)
-        if callable(getattr(pl_module, "posteriors", None)):
-            return pl_module.posteriors(batch)
-        raise AttributeError(
-            f"{type(pl_module).__name__} has no posteriors(batch) method: define one "
-            "returning a list of vaecollapse Posterior, or pass "
-            "CollapseMonitorCallback(posteriors=fn) with fn(pl_module, batch)")
+        return self._call(self.posteriors, "posteriors", "posteriors", pl_module, batch,
+                          "a list of vaecollapse Posterior")
 
     def _scalars(self, result: list[dict[str, Any]]) -> dict[str, float]:
         metrics: dict[str, float] = {}
@@ -226,14 +231,8 @@ class CodebookMonitorCallback(_EpochMonitorCallback):
         self.monitor = CodebookMonitor(num_codes, levels, sync_dist=sync_dist)
 
     def _measure(self, pl_module, batch):
-        if self.indices is not None:
-            return self.indices(pl_module, batch)
-        if callable(getattr(pl_module, "code_indices", None)):
-            return pl_module.code_indices(batch)
-        raise AttributeError(
-            f"{type(pl_module).__name__} has no code_indices(batch) method: define one returning "
-            "the quantiser's integer code indices, or pass "
-            "CodebookMonitorCallback(indices=fn) with fn(pl_module, batch)")
+        return self._call(self.indices, "indices", "code_indices", pl_module, batch,
+                          "the quantiser's integer code indices")
 
     def _scalars(self, result: list[dict[str, Any]]) -> dict[str, float]:
         return codebook_scalars(result)
