@@ -23,7 +23,6 @@ from vaecollapse.cli.shared_options import (
     Inference,
     LatentDims,
     Levels,
-    Model,
     Sigmas,
 )
 from vaecollapse.errors import UserError
@@ -33,7 +32,9 @@ from vaecollapse.errors import UserError
 def train_command(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory (config, metrics, checkpoints).")],
-    model: Model = "vae",
+    model: Annotated[str, typer.Option(
+        help="vae | cvae | mhvae | seqvae (the sentence VAE, on text:wordnet or "
+             "textfile:PATH data).")] = "vae",
     backbone: Annotated[str, typer.Option(help="linear | mlp | cnn | resnet18 (VAE only).")] = "mlp",
     data: Data = "mnist",
     latent_dim: Annotated[int, typer.Option(
@@ -94,6 +95,20 @@ def train_command(
         help="auto | off: auto trains the MLP VAE and CVAE with the hand-differentiated step "
         "(the same objective and noise as autograd, faster); off always uses autograd. The run "
         "records which step trained it.")] = "auto",
+    decoder: Annotated[str, typer.Option(
+        help="seqvae: lstm | transformer (autoregressive decoder).")] = "lstm",
+    z_input: Annotated[str | None, typer.Option(
+        help="seqvae: how z enters the decoder: init | every | both \\[default: both for lstm, "
+             "every for transformer].")] = None,
+    embed: Annotated[int, typer.Option(help="seqvae: token embedding size.")] = 128,
+    word_dropout: Annotated[float, typer.Option(
+        help="seqvae: replace each decoder input word by <unk> with this probability "
+             "(Bowman et al. 2016).")] = 0.0,
+    aggressive: Annotated[bool, typer.Option(
+        "--aggressive", help="seqvae: aggressive encoder training (He et al. 2019).")] = False,
+    ae_epochs: Annotated[int, typer.Option(
+        help="seqvae: pretrain this many epochs as an autoencoder (KL weight 0), then reset the "
+             "decoder (Li et al. 2019); 0 = none.")] = 0,
     config: Annotated[Path | None, typer.Option(
         help="Train anew from a run's saved config.json (same settings and seed: the same "
         "numbers on the same device); only --out, --threads and --tensorboard may be given "
@@ -120,6 +135,19 @@ def train_command(
                                 "cannot be given beside it")
         set_threads(threads)
         check_output_dir(out_dir)
+        if _is_text(model, config, resume, out_dir):
+            _train_text(ctx, out_dir, config, resume, dict(
+                model=model, data=data, latent_dim=latent_dim, hidden=hidden, beta=beta,
+                epochs=epochs, lr=lr, batch_size=batch_size, clip=clip, seed=seed, device=device,
+                eval_data=eval_data, eval_points=eval_points, kl_warmup=kl_warmup,
+                kl_cycles=kl_cycles, kl_cycle_ratio=kl_cycle_ratio, free_bits=free_bits,
+                decoder=decoder, z_input=z_input, embed=embed, word_dropout=word_dropout,
+                aggressive=aggressive, ae_epochs=ae_epochs))
+            return
+        text_only = [f"--{k.replace('_', '-')}" for k in TEXT_ONLY
+                     if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"]
+        if text_only:
+            raise UserError(f"{', '.join(text_only)} only apply to --model seqvae")
         if config is not None:
             cfg = read_config_file(config)
         elif resume:
@@ -163,6 +191,63 @@ def train_command(
         if tensorboard is not None:
             out.print(f"TensorBoard logs: {tensorboard} (view with `tensorboard --logdir "
                       f"{tensorboard}`)", highlight=False)
+
+
+#: options of the sentence VAE only
+TEXT_ONLY = ("decoder", "z_input", "embed", "word_dropout", "aggressive", "ae_epochs")
+#: options of the image models only (refused beside --model seqvae)
+IMAGE_ONLY = ("backbone", "beta1", "beta2", "eta_enc", "eta_dec", "sigma", "sigma1", "sigma2",
+              "levels", "betas", "latent_dims", "sigmas", "inference", "schedule", "tensorboard",
+              "fast_step")
+
+
+def _is_text(model: str, config: Path | None, resume: bool, out_dir: Path) -> bool:
+    """True when the run is a sentence VAE's: --model seqvae, or a saved seqvae config."""
+    from vaecollapse.runs.text_train import is_text_run  # lazy: torch
+
+    if config is not None:
+        return is_text_run(config.parent) if config.name == "config.json" else False
+    if resume:
+        return is_text_run(out_dir)
+    return model.strip().lower() == "seqvae"
+
+
+def _train_text(ctx: typer.Context, out_dir: Path, config: Path | None, resume: bool,
+                options: dict) -> None:
+    """`train --model seqvae`: the sentence VAE (vaecollapse.runs.text_train)."""
+    from vaecollapse.config.text import text_config_from_options  # lazy: start-up
+    from vaecollapse.runs.text_train import read_text_config, train_text  # lazy: torch
+
+    given = [f"--{k.replace('_', '-')}" for k in IMAGE_ONLY
+             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") != "DEFAULT"]
+    if given and not (resume or config):
+        raise UserError(f"{', '.join(given)} do not apply to --model seqvae")
+    if config is not None:
+        cfg = read_text_config(config.parent)
+    elif resume:
+        cfg = read_text_config(out_dir)
+        cfg.epochs = max(cfg.epochs, options["epochs"] or 0)
+    else:
+        opts = {k: v for k, v in options.items() if v is not None}
+        opts["model"] = opts["model"].strip().lower()
+        try:
+            opts["hidden"] = int(str(opts["hidden"]).strip())
+        except ValueError:
+            raise UserError(f"--hidden for seqvae is one LSTM size, got {opts['hidden']!r}") from None
+        if opts["decoder"] == "transformer" and "z_input" not in opts:
+            opts["z_input"] = "every"
+        cfg = text_config_from_options(**opts)
+    try:
+        last = train_text(cfg, out_dir, resume=resume, progress=True)
+    except KeyboardInterrupt:
+        core.err.print(interrupted_advice(out_dir), highlight=False)
+        raise typer.Exit(130) from None
+    if last:
+        out.print(f"epoch {last['epoch']}: loss {last['loss']:.5g}, KL {last['eval_kl']:.4g}, "
+                  f"MI {last['mutual_information']:.3g}; active units {last['active_units']['z']}",
+                  highlight=False)
+    out.print(f"run directory: {out_dir} (language.json: NLL, perplexity; diagnostics.json)",
+              highlight=False)
 
 
 def interrupted_advice(out_dir: Path) -> str:

@@ -166,21 +166,7 @@ class TrainConfig:
         return bool(self.kl_warmup or self.kl_cycles or self.free_bits)
 
     def _check_remedies(self) -> None:
-        """kl_warmup, kl_cycles, kl_cycle_ratio and free_bits in range, and not two schedules."""
-        warm, cycles, ratio, fb = self.kl_warmup, self.kl_cycles, self.kl_cycle_ratio, self.free_bits
-        if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
-            raise HyperparameterError(f"kl_warmup must be a whole number of epochs >= 0, got {warm!r}")
-        if warm > self.epochs:
-            raise HyperparameterError(f"kl_warmup ({warm} epochs) exceeds the run's {self.epochs} "
-                                      "epochs: the KL weight would never reach its value")
-        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0:
-            raise HyperparameterError(f"kl_cycles must be a whole number >= 0, got {cycles!r}")
-        if warm and cycles:
-            raise HyperparameterError("choose either a KL warm-up or cyclical annealing, not both")
-        if not (isinstance(ratio, int | float) and 0 < ratio <= 1):
-            raise HyperparameterError(f"kl_cycle_ratio must be in (0, 1], got {ratio!r}")
-        if fb is not None and not (isinstance(fb, int | float) and math.isfinite(fb) and fb > 0):
-            raise HyperparameterError(f"free_bits must be a finite number of nats > 0, got {fb!r}")
+        check_remedies(self)
 
     def validate(self) -> TrainConfig:
         self.model.validate()
@@ -270,3 +256,22 @@ def from_json(data: Any, where: str) -> TrainConfig:
         raise
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
+
+
+def check_remedies(cfg) -> None:
+    """A run's (TrainConfig's or TextTrainConfig's) kl_warmup, kl_cycles, kl_cycle_ratio and
+    free_bits in range, and not two schedules."""
+    warm, cycles, ratio, fb = cfg.kl_warmup, cfg.kl_cycles, cfg.kl_cycle_ratio, cfg.free_bits
+    if isinstance(warm, bool) or not isinstance(warm, int) or warm < 0:
+        raise HyperparameterError(f"kl_warmup must be a whole number of epochs >= 0, got {warm!r}")
+    if warm > cfg.epochs:
+        raise HyperparameterError(f"kl_warmup ({warm} epochs) exceeds the run's {cfg.epochs} "
+                                  "epochs: the KL weight would never reach its value")
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0:
+        raise HyperparameterError(f"kl_cycles must be a whole number >= 0, got {cycles!r}")
+    if warm and cycles:
+        raise HyperparameterError("choose either a KL warm-up or cyclical annealing, not both")
+    if not (isinstance(ratio, int | float) and 0 < ratio <= 1):
+        raise HyperparameterError(f"kl_cycle_ratio must be in (0, 1], got {ratio!r}")
+    if fb is not None and not (isinstance(fb, int | float) and math.isfinite(fb) and fb > 0):
+        raise HyperparameterError(f"free_bits must be a finite number of nats > 0, got {fb!r}")

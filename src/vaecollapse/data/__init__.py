@@ -9,6 +9,8 @@ Spec strings (see :mod:`vaecollapse.data.spec`)::
     npz:PATH                               arrays x, optional y and labels
     npy:PATH[,y=PATH]                      a 2-D .npy array x (float32: memory-mapped, not read
                                            into memory), optional y from a second .npy file
+    text:wordnet / textfile:PATH           sentences for the sentence VAE (--model seqvae):
+                                           :func:`vaecollapse.data.text.load_text`, not ``load``
 
 Image options: ``digit=K`` / ``digits=K,L,...``, ``split=quarter|half``, ``n=N``,
 ``seed=S``, ``part=train|test``; applied in the order part -> digits -> n -> split.
@@ -22,7 +24,7 @@ train / test files.
 
 Modules: ``dataset`` (the validated :class:`Dataset`, ``from_arrays``, evaluation subsets),
 ``spec`` (spec strings), one per source: ``mnist`` (embedded and IDX digits, with ``idx`` the
-file format), ``npz``, ``npy``, ``synthetic``.
+file format), ``npz``, ``npy``, ``synthetic``; ``text`` (sentences).
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def load(spec: str) -> Dataset:
     """Load the dataset described by a spec string (see the module docstring)."""
     source, path, options = parse_spec(spec)
     text = spec.strip()
+    if source in ("text", "textfile"):
+        raise DataError(f"{text!r} holds sentences: train the sentence VAE on it "
+                        "(--model seqvae); the image models need image or array data")
     if source == "synthetic":
         return load_synthetic(text, options)
     if source == "npz":

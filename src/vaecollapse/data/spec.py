@@ -23,13 +23,17 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "npz": ("n", "seed"),
     "npy": ("y",),
     "synthetic": ("corr", "n", "dim", "seed"),
+    # sentences (vaecollapse.data.text): the first item names the corpus / the file
+    "text": ("part", "level", "vocab", "min_count", "max_len", "n", "seed"),
+    "textfile": ("part", "level", "vocab", "min_count", "max_len", "n", "seed"),
 }
 #: Sources whose first item is a path.
-PATH_SOURCES = ("idx", "npz", "npy")
+PATH_SOURCES = ("idx", "npz", "npy", "text", "textfile")
 SPLITS = ("quarter", "half")
 PARTS = ("train", "test")
 
-_SOURCES_HELP = "mnist, mnist:root=DIR, idx:DIR, npz:PATH, npy:PATH, synthetic"
+_SOURCES_HELP = ("mnist, mnist:root=DIR, idx:DIR, npz:PATH, npy:PATH, synthetic, text:wordnet "
+                 "(--model seqvae), textfile:PATH (--model seqvae)")
 _INT_RE = re.compile(r"-?[0-9]+")
 
 
@@ -59,10 +63,11 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, str]]:
 
     path: str | None = None
     if source in PATH_SOURCES:
-        what = "directory" if source == "idx" else "file"
+        what = {"idx": "directory", "text": "corpus name"}.get(source, "file")
+        example = {"idx": "/path/to/dir", "text": "wordnet", "textfile": "/path/to/file.txt"}
         if not items:
-            raise DataError(f"The {source} source needs a {what} path, e.g. "
-                            f"'{source}:/path/to/{'dir' if source == 'idx' else 'file.npz'}'.")
+            raise DataError(f"The {source} source needs a {what}, e.g. "
+                            f"'{source}:{example.get(source, '/path/to/file.npz')}'.")
         # The first item is always the path; following items without '=' continue it.
         parts = [items.pop(0)]
         while items and "=" not in items[0]:

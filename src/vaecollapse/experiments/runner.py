@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import HYPERPARAMETERS
+from vaecollapse.config.text import MODEL as TEXT_MODEL
 from vaecollapse.errors import UserError
 from vaecollapse.experiments.claims import PREDICTIONS, theory_agreement
 from vaecollapse.experiments.definition import Computed, FigureSpec, value_name
@@ -195,6 +196,9 @@ def run_experiment(name: str, profile: str, out: str | Path, *, draw: Drawer,
     records = [_record(run_dirs[r.name], r) for r in runs]
     epochs = exp.options(profile).get("epochs", 0)
     for rec in records:
+        if rec["options"].get("model") == TEXT_MODEL:  # no theory for autoregressive decoders
+            rec["predicted"], rec["predicted_kind"], rec["predicted_nonlinear"] = None, "", None
+            continue
         rec["predicted"], rec["predicted_kind"] = predicted_collapse(rec["options"], cache)
         rec["predicted_nonlinear"] = (
             nonlinear_collapse(rec["options"], cache)

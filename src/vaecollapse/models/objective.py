@@ -47,8 +47,10 @@ def objective(model, out, weight: float, free_bits: float | None) -> Tensor:
     if weight == 1.0 and free_bits is None:
         return out.loss
     loss = out.recon
+    # the level's β: the model's own (the sentence VAE) or its family's LEVEL_WEIGHTS
+    level_weight = getattr(model, "level_weight", None) or model.cfg.hyperparameters.level_weight
     for level, kl in out.kl.items():
-        beta = model.cfg.hyperparameters.level_weight(level)  # its family's LEVEL_WEIGHTS
+        beta = level_weight(level)
         if free_bits is not None:
             kl = out.kl_dims[level].clamp(min=free_bits).sum()
         loss = loss + (weight * beta) * kl

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vaecollapse.experiments.definition import FigureSpec
-from vaecollapse.files.atomic import atomic_savefig
+from vaecollapse.files.atomic import atomic_savefig, atomic_write_text
 from vaecollapse.output.figures import new_figure
 
 FONT = 9
@@ -210,8 +210,40 @@ def agreement_figure(cf, num, th, instances: int, title: str, path: Path) -> str
 
 
 #: the drawings an analysis may ask for (FigureSpec.kind)
+def training_curves_figure(arms, title: str, path: Path) -> str:
+    """KL, I(x; z) and active units on the evaluation data over training, one line per arm (the
+    seed mean) with a min–max band: ``arms`` = [{label, epochs, kl, mi, au}], each metric
+    seeds × epochs."""
+    panels = (("kl", "KL (nats)"), ("mi", "I(x; z) (nats)"), ("au", "active units"))
+    fig, axes = new_figure(1, len(panels), figsize=(4.6 * len(panels), 4.0))
+    for ax, (key, name) in zip(np.atleast_1d(axes), panels, strict=True):
+        for j, arm in enumerate(arms):
+            v = np.asarray(arm[key], dtype=float)
+            ax.plot(arm["epochs"], v.mean(0), color=f"C{j}", label=arm["label"])
+            ax.fill_between(arm["epochs"], v.min(0), v.max(0), color=f"C{j}", alpha=0.15, lw=0)
+        ax.set_xlabel("epoch", fontsize=SMALL)
+        ax.set_title(name, fontsize=FONT)
+        ax.tick_params(labelsize=SMALL)
+    np.atleast_1d(axes)[0].legend(fontsize=SMALL)
+    suptitle(fig, title + "\n(lines: seed mean; bands: min–max)")
+    return save(fig, path)
+
+
+def sentence_table(header, rows, title: str, path: Path) -> str:
+    """A Markdown table of decoded sentences (written atomically); returns its file name."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = [f"# {title}", "", "| " + " | ".join(cell(h) for h in header) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
+    return Path(path).name
+
+
 KINDS = {f.__name__: f for f in (curves_figure, bars_figure, linear_sweep_figure, depth_figure,
-                                 grid_heatmaps, reconstructions_figure, agreement_figure)}
+                                 grid_heatmaps, reconstructions_figure, agreement_figure,
+                                 training_curves_figure, sentence_table)}
 
 
 def draw(spec: FigureSpec, directory: Path) -> str:

@@ -19,9 +19,12 @@ from typing import Any
 import torch
 
 from vaecollapse.config import config_from_options
+from vaecollapse.config.text import MODEL as TEXT_MODEL
+from vaecollapse.config.text import text_config_from_options
 from vaecollapse.errors import UserError
 from vaecollapse.runs.grid import Run
 from vaecollapse.runs.rundir import RunDir
+from vaecollapse.runs.text_train import train_text
 from vaecollapse.runs.train import train
 
 EXECUTORS = ("local", "ray")
@@ -36,6 +39,8 @@ def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -
     if threads:
         torch.set_num_threads(threads)
     run = RunDir(run_dir)
+    if options.get("model") == TEXT_MODEL:
+        return run_text(options, run)
     datasets: dict = {}  # loaded once, for the config and the training
     cfg = config_from_options(**options, datasets=datasets)
     if run.config.exists() and run.saved_config() != json.loads(json.dumps(cfg.to_dict())):
@@ -47,6 +52,23 @@ def run_one(options: dict[str, Any], run_dir: str, threads: int | None = None) -
         train(cfg, run.path, resume=True, progress=False, datasets=datasets)
     else:
         train(cfg, run.path, progress=False, datasets=datasets)
+    return run.final_metrics()
+
+
+def run_text(options: dict[str, Any], run: RunDir) -> dict[str, Any]:
+    """:func:`run_one` for a sentence-VAE run (``model="seqvae"``)."""
+    cfg = text_config_from_options(**options)
+    if run.config.exists():
+        saved = {k: v for k, v in json.loads(run.config.read_text()).items()
+                 if k not in ("runtime", "vocab_size", "max_len")}
+        if saved != json.loads(json.dumps(cfg.to_dict())):
+            raise UserError(f"{run.path} holds a run with another configuration; force the "
+                            "sweep to replace it")
+    if run.checkpoint.exists():
+        if not run.finished(cfg.epochs):
+            train_text(cfg, run.path, resume=True, progress=False)
+    else:
+        train_text(cfg, run.path, progress=False)
     return run.final_metrics()
 
 

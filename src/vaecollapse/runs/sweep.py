@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import config_from_options
+from vaecollapse.config.text import MODEL as TEXT_MODEL
+from vaecollapse.config.text import text_config_from_options
 from vaecollapse.errors import UserError
 from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
 from vaecollapse.files.lock import locks_directory
@@ -158,7 +160,10 @@ def _run(runs: list[Run], definition: dict[str, Any], out: Path, *, executor: st
                             "or force it to start anew")
     datasets: dict = {}  # each data spec loaded once for the checks
     for r in runs:  # validate every configuration before any work starts
-        config_from_options(**r.options, datasets=datasets)
+        if r.options.get("model") == TEXT_MODEL:
+            text_config_from_options(**r.options)
+        else:
+            config_from_options(**r.options, datasets=datasets)
     del datasets
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(saved, definition)

@@ -1,7 +1,7 @@
 """The registry: every experiment of `vaecollapse reproduce`, by topic — the paper's results
 (:mod:`~.paper_results`), the remedies (:mod:`~.remedy_experiments`) and the linear hierarchies
 of the numerical theory (:mod:`~.hierarchy_experiments`) and the non-linear theory beyond the
-paper (:mod:`~.nonlinear_experiments`); their shared settings in
+paper (:mod:`~.nonlinear_experiments`), the sentence VAE (:mod:`~.text_experiments`); their shared settings in
 :mod:`~.shared_settings`.
 
 Each :class:`~vaecollapse.experiments.definition.Experiment` names its data and model (shared `train`
@@ -19,6 +19,7 @@ from vaecollapse.experiments.registry.hierarchy_experiments import HIERARCHY_EXP
 from vaecollapse.experiments.registry.nonlinear_experiments import NONLINEAR_EXPERIMENTS
 from vaecollapse.experiments.registry.paper_results import PAPER_RESULTS
 from vaecollapse.experiments.registry.remedy_experiments import REMEDY_EXPERIMENTS
+from vaecollapse.experiments.registry.text_experiments import TEXT_EXPERIMENTS
 
 __all__ = ["EXPERIMENTS", "PROFILES", "REGISTRY", "SEEDS", "Experiment", "Series", "Variant",
            "build_registry"]
@@ -36,5 +37,5 @@ def build_registry(experiments: list[Experiment]) -> dict[str, Experiment]:
 
 
 EXPERIMENTS: list[Experiment] = [*PAPER_RESULTS, *REMEDY_EXPERIMENTS, *HIERARCHY_EXPERIMENTS,
-                                 *NONLINEAR_EXPERIMENTS]
+                                 *NONLINEAR_EXPERIMENTS, *TEXT_EXPERIMENTS]
 REGISTRY: dict[str, Experiment] = build_registry(EXPERIMENTS)
