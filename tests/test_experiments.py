@@ -32,6 +32,7 @@ from vaecollapse.experiments.remedies import (
     separate_maps,
 )
 from vaecollapse.experiments.runner import held_out_part, resolved, variant_options, variants
+from vaecollapse.experiments.text_remedies import text_claims, text_remedies
 from vaecollapse.output.experiment_figures import draw, new_figure, suptitle
 from vaecollapse.report import write_report
 from vaecollapse.runs.predicted import TheoryCache
@@ -43,13 +44,15 @@ REMEDIES = {"mitigation-annealing", "mitigation-free-bits", "advise-check",  # i
             "mitigation-separate-maps"}
 HIERARCHIES = {"mhvae-learnable-sigma1", "hvae-depth"}  # issue 13
 NONLINEAR = {"advise-nonlinear", "nonlinear-beyond"}  # issue 26
+TEXT = {"text-remedies"}  # issue 30
 
 
 def test_registry_holds_every_result_of_the_paper():
-    assert set(REGISTRY) == ISSUE_NAMES | REMEDIES | HIERARCHIES | NONLINEAR
+    assert set(REGISTRY) == ISSUE_NAMES | REMEDIES | HIERARCHIES | NONLINEAR | TEXT
     for e in REGISTRY.values():
         assert e.claim and e.title and set(e.minutes) == {"quick", "paper"}
-        assert e.kind in ("curves", "linear_sweep", "depth", "grid", "verify", "mitigation")
+        assert e.kind in ("curves", "linear_sweep", "depth", "grid", "verify", "mitigation",
+                          "text_remedies")
         # each analysis calls a check of its own shape
         if e.analysis is curves:
             assert isinstance(e.check, SeriesTrend | ArmComparison), e.name
@@ -58,12 +61,13 @@ def test_registry_holds_every_result_of_the_paper():
                                grid: {z2_rises_with_beta2_falls_with_beta1},
                                verify: {agrees_with_closed_form},
                                mitigation: {annealing, free_bits, advise_check,
-                                            separate_maps, nonlinear_advise_check}}[e.analysis], e.name
+                                            separate_maps, nonlinear_advise_check},
+                               text_remedies: {text_claims}}[e.analysis], e.name
     # the quick suite of the paper's results keeps within an hour on 2 cores (measured minutes)
     assert sum(REGISTRY[n].minutes["quick"] for n in ISSUE_NAMES) <= 60
 
 
-@pytest.mark.parametrize("name", sorted(ISSUE_NAMES | REMEDIES | HIERARCHIES | NONLINEAR))
+@pytest.mark.parametrize("name", sorted(ISSUE_NAMES | REMEDIES | HIERARCHIES | NONLINEAR))  # (TEXT: below)
 @pytest.mark.parametrize("profile", ["quick", "paper"])
 def test_every_variant_is_a_valid_training_configuration(name, profile):
     if name == "advise-nonlinear" and profile == "paper":
@@ -83,6 +87,20 @@ def test_every_variant_is_a_valid_training_configuration(name, profile):
         assert cfg.epochs >= 1
         if exp.test_eval:
             assert "part=test" in cfg.eval_data
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_text_variants_are_valid_sentence_vae_configurations(profile):
+    from vaecollapse.config.text_settings import text_config_from_options
+
+    exp = REGISTRY["text-remedies"]
+    runs = variants(exp, profile)
+    assert len({r.seed for r in runs}) >= (5 if profile == "paper" else 3)
+    arms = {r.name.rsplit("_seed=", 1)[0] for r in runs}
+    assert len(arms) == 7  # vanilla and six remedies
+    for r in runs:
+        cfg = text_config_from_options(**r.options)
+        assert cfg.evaluation_spec().endswith("part=test")
 
 
 def test_nominal_beta_is_halved_for_nonlinear_experiments_only():

@@ -13,6 +13,7 @@ from vaecollapse import limits as lim
 from vaecollapse.cli import core
 from vaecollapse.cli.core import app, out, user_errors
 from vaecollapse.cli.prediction_tables import fmt
+from vaecollapse.cli.train_command import TEXT_ONLY, text_options
 from vaecollapse.errors import UserError
 
 
@@ -75,6 +76,10 @@ def sweep_command(
 
         base = {k: v for k, v in parse_train(ctx.args, "in the train options after --").items()
                 if k not in NOT_SWEEPABLE}
+        if str(base.get("model", "")).strip().lower() == "seqvae":  # the sentence VAE's options
+            base = text_options(base)
+        else:
+            base = {k: v for k, v in base.items() if k not in TEXT_ONLY}
 
         def convert(name: str, text: str):
             if name not in base:

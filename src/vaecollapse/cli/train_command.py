@@ -215,7 +215,7 @@ def _is_text(model: str, config: Path | None, resume: bool, out_dir: Path) -> bo
 def _train_text(ctx: typer.Context, out_dir: Path, config: Path | None, resume: bool,
                 options: dict) -> None:
     """`train --model seqvae`: the sentence VAE (vaecollapse.runs.text_train)."""
-    from vaecollapse.config.text import text_config_from_options  # lazy: start-up
+    from vaecollapse.config.text_settings import text_config_from_options  # lazy: start-up
     from vaecollapse.runs.text_train import read_text_config, train_text  # lazy: torch
 
     given = [f"--{k.replace('_', '-')}" for k in IMAGE_ONLY
@@ -228,14 +228,7 @@ def _train_text(ctx: typer.Context, out_dir: Path, config: Path | None, resume: 
         cfg = read_text_config(out_dir)
         cfg.epochs = max(cfg.epochs, options["epochs"] or 0)
     else:
-        opts = {k: v for k, v in options.items() if v is not None}
-        opts["model"] = opts["model"].strip().lower()
-        try:
-            opts["hidden"] = int(str(opts["hidden"]).strip())
-        except ValueError:
-            raise UserError(f"--hidden for seqvae is one LSTM size, got {opts['hidden']!r}") from None
-        if opts["decoder"] == "transformer" and "z_input" not in opts:
-            opts["z_input"] = "every"
+        opts = text_options(options)
         cfg = text_config_from_options(**opts)
     try:
         last = train_text(cfg, out_dir, resume=resume, progress=True)
@@ -248,6 +241,24 @@ def _train_text(ctx: typer.Context, out_dir: Path, config: Path | None, resume: 
                   highlight=False)
     out.print(f"run directory: {out_dir} (language.json: NLL, perplexity; diagnostics.json)",
               highlight=False)
+
+
+def text_options(options: dict) -> dict:
+    """`train`'s parsed options as the sentence VAE's: the image-only ones and unset (None) ones
+    left out, --hidden as one size, the Transformer's z input defaulted to ``every``."""
+    from vaecollapse.config.text_settings import TextTrainConfig  # lazy: start-up
+
+    fields = set(TextTrainConfig.__dataclass_fields__)
+    opts = {k: v for k, v in options.items() if v is not None and k in fields}
+    opts["model"] = str(opts.get("model", "seqvae")).strip().lower()
+    if "hidden" in opts:
+        try:
+            opts["hidden"] = int(str(opts["hidden"]).strip())
+        except ValueError:
+            raise UserError(f"--hidden for seqvae is one LSTM size, got {opts['hidden']!r}") from None
+    if opts.get("decoder") == "transformer" and "z_input" not in opts:
+        opts["z_input"] = "every"
+    return opts
 
 
 def interrupted_advice(out_dir: Path) -> str:

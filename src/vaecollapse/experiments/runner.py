@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import HYPERPARAMETERS
-from vaecollapse.config.text import MODEL as TEXT_MODEL
+from vaecollapse.config.text_settings import MODEL as TEXT_MODEL
 from vaecollapse.errors import UserError
 from vaecollapse.experiments.claims import PREDICTIONS, theory_agreement
 from vaecollapse.experiments.definition import Computed, FigureSpec, value_name

@@ -137,11 +137,17 @@ def interpolations(groups: dict) -> dict:
 
 @analysis(RemedyCheck)
 def text_remedies(exp, profile, records, cache):
-    """The text-remedies analysis: arms → claims (``exp.check``), the curves figure
-    (training.png) and the interpolation table (interpolation.md)."""
+    """The text-remedies analysis: arms → claims (``exp.check``), the table of final metrics
+    (summary.md), the curves figure (training.png) and the interpolation table
+    (interpolation.md)."""
     groups = _arms(records)
     claims, _ = exp.check(exp, groups, cache)
-    specs = [FigureSpec("training.png", "training_curves_figure",
+    table = claims[0]["table"]
+    specs = [FigureSpec("summary.md", "sentence_table",
+                        {"header": table["header"], "rows": table["rows"],
+                         "title": "Final metrics on the evaluation sentences (" +
+                                  table["notes"][0] + ")"}),
+             FigureSpec("training.png", "training_curves_figure",
                         {**_curves(groups), "title": f"{exp.title} [{profile}]"}),
              FigureSpec("interpolation.md", "sentence_table",
                         {**interpolations(groups),

@@ -234,7 +234,7 @@ def sentence_table(header, rows, title: str, path: Path) -> str:
     def cell(v) -> str:
         return str(v).replace("|", "\\|")
 
-    lines = [f"# {title}", "", "| " + " | ".join(cell(h) for h in header) + " |",
+    lines = [f"**{title}**", "", "| " + " | ".join(cell(h) for h in header) + " |",
              "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from vaecollapse.config import config_from_options
-from vaecollapse.config.text import MODEL as TEXT_MODEL
-from vaecollapse.config.text import text_config_from_options
+from vaecollapse.config.text_settings import MODEL as TEXT_MODEL
+from vaecollapse.config.text_settings import text_config_from_options
 from vaecollapse.errors import UserError
 from vaecollapse.runs.grid import Run
 from vaecollapse.runs.rundir import RunDir

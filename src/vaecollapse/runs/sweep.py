@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from vaecollapse.config import config_from_options
-from vaecollapse.config.text import MODEL as TEXT_MODEL
-from vaecollapse.config.text import text_config_from_options
+from vaecollapse.config.text_settings import MODEL as TEXT_MODEL
+from vaecollapse.config.text_settings import text_config_from_options
 from vaecollapse.errors import UserError
 from vaecollapse.files.atomic import atomic_write_json, atomic_write_text
 from vaecollapse.files.lock import locks_directory

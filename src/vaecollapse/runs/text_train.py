@@ -1,5 +1,5 @@
 """Training a sentence VAE (``train --model seqvae``) into a resumable run directory, with its
-remedies (:mod:`vaecollapse.config.text`): the KL schedules and free bits of
+remedies (:mod:`vaecollapse.config.text_settings`): the KL schedules and free bits of
 :mod:`vaecollapse.models.objective`, word dropout, aggressive encoder training and autoencoder
 pretraining with a decoder reset.
 
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaecollapse.config.text import AGGRESSIVE_CHECK, MODEL, TextTrainConfig
+from vaecollapse.config.text_settings import AGGRESSIVE_CHECK, MODEL, TextTrainConfig
 from vaecollapse.data import evaluation_index
 from vaecollapse.data.text import TextData, load_text
 from vaecollapse.diagnostics import diagnose
