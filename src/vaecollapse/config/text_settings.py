@@ -28,6 +28,27 @@ MODEL = "seqvae"
 AGGRESSIVE_CHECK = 5
 
 
+DECODERS = ("lstm", "transformer")
+Z_INPUTS = ("init", "every", "both")
+#: the Transformer decoder's attention heads (vaecollapse.models.sequence.SeqVAEConfig)
+HEADS = 4
+
+
+def check_decoder(decoder: str, z_input: str, embed: int, heads: int = HEADS) -> None:
+    """The decoder kind, how z enters it, and (Transformer) embed divisible by the heads."""
+    if decoder not in DECODERS:
+        raise HyperparameterError(f"decoder must be one of {', '.join(DECODERS)}, got "
+                                  f"{decoder!r}")
+    if z_input not in Z_INPUTS:
+        raise HyperparameterError(f"z_input must be one of {', '.join(Z_INPUTS)}, got "
+                                  f"{z_input!r}")
+    if decoder == "transformer" and z_input != "every":
+        raise HyperparameterError("the Transformer decoder takes z at every position: use "
+                                  "z_input=every")
+    if decoder == "transformer" and embed % heads:
+        raise HyperparameterError(f"embed ({embed}) must be a multiple of heads ({heads})")
+
+
 @dataclass
 class TextTrainConfig:
     """One sentence-VAE run: data, model shape, optimiser, remedies and evaluation."""
@@ -97,6 +118,7 @@ class TextTrainConfig:
             raise HyperparameterError(f"clip must be finite and > 0, got {self.clip}")
         if not isinstance(self.aggressive, bool):
             raise HyperparameterError(f"aggressive must be true or false, got {self.aggressive!r}")
+        check_decoder(self.decoder, self.z_input, self.embed)
         check_remedies(self)
         return self
 

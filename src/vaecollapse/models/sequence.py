@@ -31,13 +31,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from vaecollapse.config.text_settings import HEADS, check_decoder
 from vaecollapse.errors import HyperparameterError
 from vaecollapse.models.base import LOG_2PI, Output, Posterior
 from vaecollapse.models.kl import kl_diagonal_gaussian
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3  # the ids of vaecollapse.data.text
-DECODERS = ("lstm", "transformer")
-Z_INPUTS = ("init", "every", "both")
 #: logits entries (rows × positions × vocabulary) computed at once by ``log_weights``
 LOGIT_BUDGET = 1 << 24
 
@@ -56,21 +55,10 @@ class SeqVAEConfig:
     z_input: str = "both"
     beta: float = 1.0
     layers: int = 2  # Transformer decoder layers
-    heads: int = 4  # Transformer heads
+    heads: int = HEADS  # Transformer heads
 
     def validate(self) -> None:
-        if self.decoder not in DECODERS:
-            raise HyperparameterError(f"decoder must be one of {', '.join(DECODERS)}, got "
-                                      f"{self.decoder!r}")
-        if self.z_input not in Z_INPUTS:
-            raise HyperparameterError(f"z_input must be one of {', '.join(Z_INPUTS)}, got "
-                                      f"{self.z_input!r}")
-        if self.decoder == "transformer" and self.z_input != "every":
-            raise HyperparameterError("the Transformer decoder takes z at every position: use "
-                                      "z_input=every")
-        if self.decoder == "transformer" and self.embed % self.heads:
-            raise HyperparameterError(f"embed ({self.embed}) must be a multiple of heads "
-                                      f"({self.heads})")
+        check_decoder(self.decoder, self.z_input, self.embed, self.heads)
         for name in ("vocab_size", "max_len", "latent_dim", "embed", "hidden", "layers", "heads"):
             if getattr(self, name) < 1:
                 raise HyperparameterError(f"{name} must be at least 1, got {getattr(self, name)}")
